@@ -1,0 +1,175 @@
+// Package server is metricwrap's HTTP surface: the status page, the
+// server's own metrics, on-demand exporter runs (/metrics/NAME), health,
+// reload and the exporters API. It runs exporters through exporter.Set and
+// knows nothing about processes or sinks.
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/metricwrap/metricwrap/internal/exporter"
+)
+
+// Options configure a Server. Zero values are usable defaults.
+type Options struct {
+	Logger *slog.Logger
+	// EnableDebug allows ?debug=1 (the JSON debug view); otherwise 403.
+	EnableDebug bool
+	// TimeoutOffset is subtracted from Prometheus' scrape timeout header.
+	TimeoutOffset time.Duration
+	// MaxConcurrency bounds runs in progress (default 2 x CPUs).
+	MaxConcurrency int
+	// Reload loads the configuration again (POST /-/reload, SIGHUP). Nil
+	// means reloading is not supported.
+	Reload func() (*exporter.Set, error)
+	// Registry holds the server's own metrics; nil makes a new one. Other
+	// components (sinks, spool) may register on it too.
+	Registry *prometheus.Registry
+}
+
+// Server serves exporters over HTTP. Its exporters can be swapped at any
+// time (reload) while requests are in flight.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	set     atomic.Pointer[exporter.Set]
+	reg     *prometheus.Registry
+	metrics *metrics
+	limit   limiter
+	flights flightGroup
+	cache   resultCache
+	history history
+	reload  sync.Mutex
+}
+
+// New makes a server for set.
+func New(set *exporter.Set, o Options) *Server {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MaxConcurrency <= 0 {
+		o.MaxConcurrency = 2 * runtime.NumCPU()
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{
+		opts:  o,
+		log:   o.Logger,
+		reg:   o.Registry,
+		limit: newLimiter(o.MaxConcurrency),
+	}
+	s.metrics = newMetrics(o.Registry, time.Now())
+	s.set.Store(set)
+	return s
+}
+
+// Registry is where the server's own metrics live.
+func (s *Server) Registry() *prometheus.Registry { return s.reg }
+
+// Exporters returns the exporters in use now.
+func (s *Server) Exporters() *exporter.Set { return s.set.Load() }
+
+// Handler routes every endpoint.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.handleStatus)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelError),
+		EnableOpenMetrics: true,
+	}))
+	mux.HandleFunc("GET /metrics/{name}", s.handleRun)
+	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "Healthy")
+	})
+	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if s.set.Load() == nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "Not ready: no configuration loaded")
+			return
+		}
+		fmt.Fprintln(w, "Ready")
+	})
+	mux.HandleFunc("POST /-/reload", s.handleReload)
+	mux.HandleFunc("GET /api/v1/exporters", s.handleAPI)
+	return s.countRequests(mux)
+}
+
+// Reload loads the configuration again through Options.Reload. A failure
+// keeps the exporters in use, is counted and returned.
+func (s *Server) Reload() error {
+	if s.opts.Reload == nil {
+		return errors.New("reload is not supported: the server was started without a reload source")
+	}
+	s.reload.Lock()
+	defer s.reload.Unlock()
+	set, err := s.opts.Reload()
+	if err != nil {
+		s.metrics.reloadOK.Set(0)
+		s.metrics.reloadsFailed.Inc()
+		s.log.Error("config reload failed; keeping the previous configuration", "err", err)
+		return err
+	}
+	s.set.Store(set)
+	s.cache.reset()
+	s.metrics.reloadOK.Set(1)
+	s.metrics.reloadTime.Set(float64(time.Now().UnixNano()) / 1e9)
+	s.log.Info("config reloaded", "exporters", len(set.Names()))
+	return nil
+}
+
+func (s *Server) handleReload(w http.ResponseWriter, _ *http.Request) {
+	if err := s.Reload(); err != nil {
+		http.Error(w, "reload failed: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	fmt.Fprintln(w, "Reloaded")
+}
+
+// statusRecorder remembers the status code a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// countRequests keeps server_requests_total for every response.
+func (s *Server) countRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		s.metrics.requests.WithLabelValues(strconv.Itoa(rec.status)).Inc()
+	})
+}
