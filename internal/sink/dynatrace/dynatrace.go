@@ -1,0 +1,256 @@
+// Package dynatrace delivers runs to the Dynatrace Metrics API v2 in its
+// line protocol (SPEC 4.2): it serializes metric families to lines, turns
+// cumulative counters into deltas with durable per-series state, splits the
+// lines into requests within the protocol's limits and maps the answers to
+// sink errors.
+package dynatrace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/metricwrap/metricwrap/internal/sink"
+)
+
+// Options configure a Sink. Only Name and URL are required.
+type Options struct {
+	// Name is the sink's name; it labels metrics and logs.
+	Name string
+	// URL is the full ingest URL, such as
+	// https://abc12345.live.dynatrace.com/api/v2/metrics/ingest or the
+	// OneAgent's http://localhost:14499/metrics/ingest.
+	URL string
+	// Token is the API token (scope metrics.ingest), resolved by the caller
+	// from token_env or token_file. Empty sends no Authorization header, as
+	// the OneAgent endpoint wants.
+	Token string
+	// Prefix is joined to every metric key with a '.'.
+	Prefix string
+	// DefaultDimensions are added to every line (a metric's label wins).
+	DefaultDimensions map[string]string
+	// Metadata sends "#key" lines with dt.meta.description from HELP and
+	// dt.meta.unit from a _seconds or _bytes suffix.
+	Metadata bool
+	// StateFile keeps the counter state across restarts (see state); empty
+	// keeps it in memory only.
+	StateFile string
+	// Timeout bounds one request; 0 leaves it to ctx and Client.
+	Timeout time.Duration
+	// MaxLinesPerRequest and MaxBytesPerRequest split a batch into
+	// requests; 0 means MaxLinesPerRequest and MaxBytesPerRequest.
+	MaxLinesPerRequest int
+	MaxBytesPerRequest int
+	// Client sends the requests; nil means a client of its own.
+	Client *http.Client
+	// Logger gets rejected lines and state problems; nil discards.
+	Logger *slog.Logger
+}
+
+// Sink pushes batches to Dynatrace. Push is safe for concurrent use; the
+// counter state is updated under a lock, requests are sent outside it.
+type Sink struct {
+	o   Options
+	cfg Config
+	log *slog.Logger
+
+	// now and sleep are replaced by tests.
+	now   func() time.Time
+	sleep func(context.Context, time.Duration) error
+
+	mu sync.Mutex
+	st *state
+
+	linesOK      prometheus.Counter
+	linesInvalid prometheus.Counter
+	dropped      *prometheus.CounterVec
+	requests     *prometheus.CounterVec
+}
+
+var _ sink.Sink = (*Sink)(nil)
+
+// New checks o and loads the counter state.
+func New(o Options) (*Sink, error) {
+	if o.Name == "" {
+		return nil, errors.New("dynatrace sink: name is empty")
+	}
+	if o.URL == "" {
+		return nil, fmt.Errorf("dynatrace sink %s: url is empty (set url, or DT_TENANT for the default)", o.Name)
+	}
+	if o.MaxLinesPerRequest <= 0 {
+		o.MaxLinesPerRequest = MaxLinesPerRequest
+	}
+	if o.MaxBytesPerRequest <= 0 {
+		o.MaxBytesPerRequest = MaxBytesPerRequest
+	}
+	if o.Client == nil {
+		o.Client = &http.Client{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	st, err := loadState(o.StateFile)
+	if err != nil {
+		return nil, fmt.Errorf("dynatrace sink %s: %w", o.Name, err)
+	}
+	labels := prometheus.Labels{"sink": o.Name}
+	s := &Sink{
+		o:     o,
+		cfg:   Config{Prefix: o.Prefix, DefaultDimensions: o.DefaultDimensions, Metadata: o.Metadata},
+		log:   o.Logger.With("sink", o.Name),
+		now:   time.Now,
+		sleep: sleepCtx,
+		st:    st,
+		linesOK: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "metricwrap_dynatrace_lines_ok_total", ConstLabels: labels,
+			Help: "Lines Dynatrace accepted.",
+		}),
+		linesInvalid: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "metricwrap_dynatrace_lines_invalid_total", ConstLabels: labels,
+			Help: "Lines Dynatrace rejected as invalid; each is logged with its reason.",
+		}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "metricwrap_dynatrace_lines_dropped_total", ConstLabels: labels,
+			Help: "Samples not sent because the protocol cannot carry them, by reason.",
+		}, []string{"reason"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "metricwrap_dynatrace_requests_total", ConstLabels: labels,
+			Help: "Ingest requests sent, by HTTP status code (0: no response).",
+		}, []string{"code"}),
+	}
+	return s, nil
+}
+
+// Name implements sink.Sink.
+func (s *Sink) Name() string { return s.o.Name }
+
+// Collectors returns the sink's own metrics, for the server's registry.
+func (s *Sink) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{s.linesOK, s.linesInvalid, s.dropped, s.requests}
+}
+
+// Push implements sink.Sink. It returns a sink.Permanent error for a
+// rejected token, a request Dynatrace will never accept, and for lines
+// rejected as invalid (after delivering all the others: resending would
+// duplicate them); a *ThrottledError for 429; any other error (5xx,
+// network) is retryable, and a retry sends only what was not yet accepted,
+// with the same counter deltas (see state).
+func (s *Sink) Push(ctx context.Context, b *sink.Batch) error {
+	lines, p := s.prepare(b)
+	sent, err := s.deliver(ctx, lines, p.Sent)
+	return s.settle(b.ID, p, sent, err)
+}
+
+// timestampWindow is how old a batch may be and still carry its own
+// timestamp; older ones are sent without, since Dynatrace rejects points
+// older than an hour (the margin covers the time in flight).
+const (
+	timestampMaxAge   = 55 * time.Minute
+	timestampMaxAhead = 5 * time.Minute
+)
+
+// prepare serializes b: with its pinned deltas when it was seen before,
+// else advancing the counter state and pinning the new deltas.
+func (s *Sink) prepare(b *sink.Batch) (*Lines, *pending) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	s.st.expire(now)
+	cfg := s.cfg
+	if age := now.Sub(b.Start); !b.Start.IsZero() && age < timestampMaxAge && age > -timestampMaxAhead {
+		cfg.Timestamp = b.Start
+	}
+	if p, ok := s.st.Pending[b.ID]; ok && b.ID != "" {
+		return Serialize(b.Families, cfg, pinned(p.Deltas)), p
+	}
+	a := &advance{st: s.st, deltas: map[string]float64{}}
+	lines := Serialize(b.Families, cfg, a)
+	for reason, n := range lines.Dropped {
+		s.dropped.WithLabelValues(reason).Add(float64(n))
+	}
+	p := &pending{Created: now, Deltas: a.deltas}
+	if b.ID != "" {
+		s.st.Pending[b.ID] = p
+	}
+	s.saveLocked()
+	return lines, p
+}
+
+// settle records the outcome: a delivered or permanently failed batch is
+// forgotten, a retryable one remembers how far it got.
+func (s *Sink) settle(id string, p *pending, sent int, err error) error {
+	if id == "" {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil || sink.IsPermanent(err) {
+		delete(s.st.Pending, id)
+	} else if sent == p.Sent {
+		return err // nothing changed since the last save
+	} else {
+		p.Sent = sent
+	}
+	s.saveLocked()
+	return err
+}
+
+// saveLocked persists the state; a failure is logged, not returned: the
+// data still goes out and the state in memory stays right.
+func (s *Sink) saveLocked() {
+	if err := s.st.save(s.o.StateFile); err != nil {
+		s.log.Error("cannot persist counter state; a restart may resend or lose counter deltas", "err", err)
+	}
+}
+
+// deliver sends lines[from:] in requests within the limits and returns how
+// many lines (from the start) Dynatrace has answered for.
+func (s *Sink) deliver(ctx context.Context, l *Lines, from int) (int, error) {
+	var rejected *RejectedError
+	i := from
+	for i < l.Len() {
+		j, size := i, 0
+		for j < l.Len() && j-i < s.o.MaxLinesPerRequest {
+			n := len(l.Line(j)) + 1
+			if j > i && size+n > s.o.MaxBytesPerRequest {
+				break
+			}
+			size += n
+			j++
+		}
+		n, err := s.send(ctx, l, i, j, true)
+		i += n
+		var r *RejectedError
+		switch {
+		case errors.As(err, &r):
+			if rejected == nil {
+				rejected = &RejectedError{}
+			}
+			rejected.OK += r.OK
+			rejected.Invalid += r.Invalid
+		case err != nil:
+			return i, err
+		}
+	}
+	if rejected != nil {
+		return i, sink.Permanent(rejected)
+	}
+	return i, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
