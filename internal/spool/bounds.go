@@ -1,0 +1,130 @@
+package spool
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// expired reports whether e is older than MaxAge at now.
+func (s *Spool) expired(e entry, now time.Time) bool {
+	return s.opts.MaxAge > 0 && now.Sub(e.put) > s.opts.MaxAge
+}
+
+// victim is an entry taken out of the index by the bounds, still to unlink.
+type victim struct {
+	q      *queue
+	e      entry
+	reason string
+}
+
+// enforceBounds drops, across all sinks, the entries older than MaxAge and
+// then the oldest entries until the spool holds at most MaxBytes.
+func (s *Spool) enforceBounds() {
+	now := s.now()
+	var victims []victim
+	s.mu.Lock()
+	if s.opts.MaxAge > 0 {
+		for _, q := range s.queues {
+			for len(q.entries) > 0 && s.expired(q.entries[0], now) {
+				victims = append(victims, victim{q, s.popLocked(q), ReasonMaxAge})
+			}
+		}
+	}
+	for s.opts.MaxBytes > 0 && s.bytes > s.opts.MaxBytes {
+		var oldest *queue
+		for _, q := range s.queues {
+			if len(q.entries) > 0 && (oldest == nil || q.entries[0].seq < oldest.entries[0].seq) {
+				oldest = q
+			}
+		}
+		if oldest == nil {
+			break
+		}
+		victims = append(victims, victim{oldest, s.popLocked(oldest), ReasonMaxBytes})
+	}
+	s.mu.Unlock()
+	for _, v := range victims {
+		s.unlink(v.q, v.e)
+		s.logDrop(v.q, v.e, v.reason, nil)
+	}
+}
+
+// popLocked removes the queue's first entry from the index.
+func (s *Spool) popLocked(q *queue) entry {
+	e := q.entries[0]
+	q.entries = q.entries[1:]
+	q.bytes -= e.size
+	s.bytes -= e.size
+	return e
+}
+
+// remove takes e out of the index; false when it was no longer there.
+func (s *Spool) remove(q *queue, e entry) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, x := range q.entries {
+		if x.seq == e.seq {
+			q.entries = append(q.entries[:i], q.entries[i+1:]...)
+			q.bytes -= e.size
+			s.bytes -= e.size
+			return true
+		}
+	}
+	return false
+}
+
+// unlink deletes e's file. A failure only means the entry may be seen again
+// after a restart (at least once), so it is logged, not returned.
+func (s *Spool) unlink(q *queue, e entry) {
+	err := os.Remove(filepath.Join(q.dir, e.name))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.logger.Error("cannot remove spool entry; it may be delivered again after a restart", "sink", q.sink, "file", e.name, "err", err)
+	}
+}
+
+// drop removes e for reason, logs and counts it.
+func (s *Spool) drop(q *queue, e entry, reason string, cause error) {
+	if !s.remove(q, e) {
+		return
+	}
+	s.unlink(q, e)
+	s.logDrop(q, e, reason, cause)
+}
+
+func (s *Spool) logDrop(q *queue, e entry, reason string, cause error) {
+	if s.dropped != nil {
+		s.dropped.WithLabelValues(q.sink, reason).Inc()
+	}
+	attrs := []any{"sink", q.sink, "file", e.name, "reason", reason, "age", s.now().Sub(e.put).Round(time.Second)}
+	if cause != nil {
+		attrs = append(attrs, "err", cause)
+	}
+	s.logger.Warn("dropped spooled batch", attrs...)
+}
+
+// quarantine moves an undecodable entry out of the queue into DIR/SINK/
+// quarantine/ for an operator to look at, so that replay goes on. If even
+// that fails the file is deleted: a bad entry must never block a sink.
+func (s *Spool) quarantine(q *queue, e entry, cause error) {
+	if !s.remove(q, e) {
+		return
+	}
+	if s.dropped != nil {
+		s.dropped.WithLabelValues(q.sink, ReasonCorrupt).Inc()
+	}
+	qdir := filepath.Join(q.dir, quarantineDir)
+	dst := filepath.Join(qdir, e.name)
+	err := os.MkdirAll(qdir, 0o700)
+	if err == nil {
+		err = os.Rename(filepath.Join(q.dir, e.name), dst)
+	}
+	if err != nil {
+		s.unlink(q, e)
+		s.logger.Error("deleted corrupt spool entry that could not be quarantined", "sink", q.sink, "file", e.name, "err", cause, "quarantine_err", err)
+		return
+	}
+	s.logger.Error("quarantined corrupt spool entry", "sink", q.sink, "file", dst, "err", cause)
+}
