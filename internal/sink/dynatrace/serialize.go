@@ -239,7 +239,12 @@ func (s *serializer) counter(f *dto.MetricFamily, k *key, m *dto.Metric) {
 		s.out.drop(DropNegative)
 		return
 	}
+	// The metadata line waits until the key really sends something: the
+	// first sighting of every series sends nothing.
+	metaDone := k.meta
+	k.meta = true
 	start, series := s.begin(f, k, m, nil)
+	k.meta = metaDone
 	var delta float64
 	ok := false
 	if s.counters != nil {
@@ -248,6 +253,14 @@ func (s *serializer) counter(f *dto.MetricFamily, k *key, m *dto.Metric) {
 	if !ok || delta < 0 || math.IsNaN(delta) || math.IsInf(delta, 0) {
 		s.out.buf = s.out.buf[:start]
 		return
+	}
+	if s.cfg.Metadata && !k.meta {
+		line := append([]byte(nil), s.out.buf[start:]...)
+		s.out.buf = s.out.buf[:start]
+		k.meta = true
+		s.metadata(f, k)
+		start = len(s.out.buf)
+		s.out.buf = append(s.out.buf, line...)
 	}
 	s.finish(start, appendFloat(append(s.out.buf, " count,delta="...), delta))
 }
