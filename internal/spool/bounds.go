@@ -67,7 +67,11 @@ func (s *Spool) remove(q *queue, e entry) bool {
 	defer s.mu.Unlock()
 	for i, x := range q.entries {
 		if x.seq == e.seq {
-			q.entries = append(q.entries[:i], q.entries[i+1:]...)
+			if i == 0 {
+				q.entries = q.entries[1:] // the usual case; no copy
+			} else {
+				q.entries = append(q.entries[:i], q.entries[i+1:]...)
+			}
 			q.bytes -= e.size
 			s.bytes -= e.size
 			return true
