@@ -1,0 +1,94 @@
+// Package exposition is metricwrap's one format layer: it parses the
+// Prometheus text (0.0.4) and OpenMetrics (1.0) documents that exporters
+// write, validates them as a whole, adds constant labels and encodes them
+// again with expfmt. Nothing is served or pushed that did not pass through
+// Parse or Validate here.
+//
+// The parser is hand-written because expfmt's text parser loses the order
+// of families, accepts interleaved families and has no OpenMetrics mode
+// suited to validation with line numbers.
+//
+// Choices a user may notice:
+//   - A counter declared as "# TYPE x counter" whose samples are "x_total"
+//     (OpenMetrics, and the Python client's OpenMetrics output) becomes the
+//     family "x_total". Re-encoded as text 0.0.4 it reads
+//     "# TYPE x_total counter" / "x_total 1", which is what client_golang
+//     produces and what the Pushgateway and Prometheus accept; encoded as
+//     OpenMetrics, expfmt turns it back into "# TYPE x counter".
+//   - OpenMetrics "_created" samples of counters, summaries and histograms
+//     are checked and dropped: text 0.0.4 and the Pushgateway have no place
+//     for them, and the original tool disabled them anyway. A "_created"
+//     gauge family (the Python client's text output) is an ordinary gauge.
+//   - OpenMetrics info "x" becomes the gauge family "x_info"; stateset
+//     becomes a gauge; unknown becomes untyped; gaugehistogram keeps the
+//     GAUGE_HISTOGRAM type (text 0.0.4 renders it as a histogram).
+//   - Exemplars are accepted in OpenMetrics and ignored.
+//   - Only legacy names are accepted: metric names
+//     [a-zA-Z_:][a-zA-Z0-9_:]* and label names [a-zA-Z_][a-zA-Z0-9_]*.
+//   - Label pairs are sorted by name, as client_golang keeps them.
+package exposition
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// Format says which grammar a document follows; the two differ in comments,
+// timestamps, types and the closing "# EOF".
+type Format int
+
+const (
+	// FormatText is the Prometheus text exposition format 0.0.4.
+	FormatText Format = iota
+	// FormatOpenMetrics is OpenMetrics 1.0 text.
+	FormatOpenMetrics
+)
+
+// String names the format for messages.
+func (f Format) String() string {
+	if f == FormatOpenMetrics {
+		return "OpenMetrics"
+	}
+	return "text"
+}
+
+// Detect guesses the format of data so that exporters need not declare it:
+// a document whose last line is "# EOF" is OpenMetrics, and so is one that
+// declares an OpenMetrics-only type or a unit. Everything else is text.
+func Detect(data []byte) Format {
+	end := bytes.TrimRight(data, "\n")
+	if bytes.HasSuffix(end, []byte("\n# EOF")) || bytes.Equal(end, []byte("# EOF")) {
+		return FormatOpenMetrics
+	}
+	for _, sign := range [][]byte{
+		[]byte("\n# UNIT "), []byte(" info\n"), []byte(" stateset\n"),
+		[]byte(" gaugehistogram\n"), []byte(" unknown\n"),
+	} {
+		if i := bytes.Index(data, sign); i >= 0 && (sign[1] == '#' || lineIsType(data, i)) {
+			return FormatOpenMetrics
+		}
+	}
+	return FormatText
+}
+
+// lineIsType reports whether the line holding data[i] is a "# TYPE" line.
+func lineIsType(data []byte, i int) bool {
+	start := bytes.LastIndexByte(data[:i], '\n') + 1
+	return bytes.HasPrefix(data[start:], []byte("# TYPE "))
+}
+
+// ParseError is a document that does not parse or validate, with the line
+// (1-based) that the exporter's author has to look at; Line is 0 when the
+// problem belongs to no single line.
+type ParseError struct {
+	Line int
+	Msg  string
+}
+
+// Error reads "line N: msg".
+func (e *ParseError) Error() string {
+	if e.Line <= 0 {
+		return e.Msg
+	}
+	return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
+}

@@ -1,0 +1,250 @@
+package exposition
+
+import (
+	"fmt"
+	"hash/maphash"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	dto "github.com/prometheus/client_model/go"
+)
+
+// issue is a validation failure; Parse turns family and metric (-1 when
+// not known) into a line number.
+type issue struct {
+	family, metric int
+	msg            string
+}
+
+// Validate checks families that did not come from Parse (a built-in
+// exporter's registry, a template) by the same rules, so that whatever
+// metricwrap serves or pushes is something Prometheus and the Pushgateway
+// accept. The error is a *ParseError without a line.
+//
+// One difference from Parse: dto histograms may leave the +Inf bucket
+// implicit (client_golang does), while a document must write it.
+func Validate(fams []*dto.MetricFamily) error {
+	if is := validate(fams, maphash.MakeSeed()); is != nil {
+		return &ParseError{Msg: is.msg}
+	}
+	return nil
+}
+
+func validate(fams []*dto.MetricFamily, seed maphash.Seed) *issue {
+	byName := make(map[string]int, len(fams))
+	sampleNames := make(map[string]int, 2*len(fams))
+	for fi, mf := range fams {
+		fail := func(format string, args ...any) *issue {
+			return &issue{family: fi, metric: -1, msg: fmt.Sprintf(format, args...)}
+		}
+		if mf == nil {
+			return fail("family %d is nil", fi)
+		}
+		name := mf.GetName()
+		if !validMetricName(name) {
+			return fail("%s", badMetricName(name))
+		}
+		if j, ok := byName[name]; ok {
+			other := fams[j]
+			switch {
+			case other.GetType() != mf.GetType():
+				return fail("family %q appears twice, with conflicting types %s and %s", name, typeName(other.GetType()), typeName(mf.GetType()))
+			case other.GetHelp() != mf.GetHelp():
+				return fail("family %q appears twice, with conflicting HELP", name)
+			}
+			return fail("family %q appears twice", name)
+		}
+		byName[name] = fi
+		if !utf8.ValidString(mf.GetHelp()) {
+			return fail("HELP of %q is not valid UTF-8", name)
+		}
+		if len(mf.Metric) == 0 {
+			return fail("family %q has no samples", name)
+		}
+		var suffixes []string
+		switch mf.GetType() {
+		case dto.MetricType_COUNTER, dto.MetricType_GAUGE, dto.MetricType_UNTYPED:
+			suffixes = []string{""}
+		case dto.MetricType_SUMMARY:
+			suffixes = []string{"", "_sum", "_count"}
+		case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
+			suffixes = []string{"_bucket", "_sum", "_count"}
+		default:
+			return fail("family %q has unsupported type %s", name, mf.GetType())
+		}
+		for _, s := range suffixes {
+			if j, ok := sampleNames[name+s]; ok {
+				return fail("series name %s of %s %q clashes with %s %q", name+s,
+					typeName(mf.GetType()), name, typeName(fams[j].GetType()), fams[j].GetName())
+			}
+			sampleNames[name+s] = fi
+		}
+		if is := validateMetrics(mf, seed); is != nil {
+			is.family = fi
+			return is
+		}
+	}
+	return nil
+}
+
+func typeName(t dto.MetricType) string {
+	if t == dto.MetricType_GAUGE_HISTOGRAM {
+		return "gaugehistogram"
+	}
+	return strings.ToLower(t.String())
+}
+
+func validateMetrics(mf *dto.MetricFamily, seed maphash.Seed) *issue {
+	seen := make(map[uint64]int32, len(mf.Metric))
+	var scratch []label
+	for mi, m := range mf.Metric {
+		if m == nil {
+			return &issue{metric: mi, msg: fmt.Sprintf("metric %d of %q is nil", mi, mf.GetName())}
+		}
+		if msg := checkMetric(mf, m); msg != "" {
+			return &issue{metric: mi, msg: msg}
+		}
+		scratch = scratch[:0]
+		for _, p := range m.Label {
+			scratch = append(scratch, label{p.GetName(), p.GetValue()})
+		}
+		sortLabels(scratch)
+		h := hashLabels(seed, scratch)
+		j, ok := seen[h]
+		if !ok {
+			seen[h] = int32(mi)
+			continue
+		}
+		dup := sameLabels(scratch, sortedPairs(mf.Metric[j].Label))
+		for k := 0; !dup && k < mi; k++ { // a hash collision: look at every series
+			dup = sameLabels(scratch, sortedPairs(mf.Metric[k].Label))
+		}
+		if dup {
+			return &issue{metric: mi, msg: "duplicate series " + seriesOf(mf.GetName(), scratch)}
+		}
+	}
+	return nil
+}
+
+func sortedPairs(ps []*dto.LabelPair) []*dto.LabelPair {
+	if slices.IsSortedFunc(ps, comparePairs) {
+		return ps
+	}
+	ps = slices.Clone(ps)
+	slices.SortFunc(ps, comparePairs)
+	return ps
+}
+
+func comparePairs(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) }
+
+// checkMetric returns what is wrong with one metric, or "".
+func checkMetric(mf *dto.MetricFamily, m *dto.Metric) string {
+	name, typ := mf.GetName(), mf.GetType()
+	series := func() string { return seriesName(name, m) }
+	for i, p := range m.Label {
+		ln := p.GetName()
+		if !validLabelName(ln) {
+			return badLabelName(ln) + " in series " + series()
+		}
+		for _, q := range m.Label[:i] {
+			if q.GetName() == ln {
+				return fmt.Sprintf("duplicate label name %q in series %s", ln, series())
+			}
+		}
+		if !utf8.ValidString(p.GetValue()) {
+			return fmt.Sprintf("value of label %q in series %s is not valid UTF-8", ln, series())
+		}
+		switch {
+		case ln == "le" && (typ == dto.MetricType_HISTOGRAM || typ == dto.MetricType_GAUGE_HISTOGRAM):
+			return fmt.Sprintf("label \"le\" is reserved for the buckets of histogram %s", series())
+		case ln == "quantile" && typ == dto.MetricType_SUMMARY:
+			return fmt.Sprintf("label \"quantile\" is reserved for the quantiles of summary %s", series())
+		}
+	}
+	switch typ {
+	case dto.MetricType_COUNTER:
+		if m.Counter == nil {
+			return "series " + series() + " has no counter value"
+		}
+		if v := m.Counter.GetValue(); v < 0 {
+			return fmt.Sprintf("counter %s has negative value %v", series(), v)
+		}
+	case dto.MetricType_GAUGE:
+		if m.Gauge == nil {
+			return "series " + series() + " has no gauge value"
+		}
+	case dto.MetricType_UNTYPED:
+		if m.Untyped == nil {
+			return "series " + series() + " has no untyped value"
+		}
+	case dto.MetricType_SUMMARY:
+		if m.Summary == nil {
+			return "series " + series() + " has no summary value"
+		}
+		return checkSummary(m.Summary, series)
+	case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
+		if m.Histogram == nil {
+			return "series " + series() + " has no histogram value"
+		}
+		return checkHistogram(m.Histogram, series)
+	}
+	return ""
+}
+
+func checkSummary(s *dto.Summary, series func() string) string {
+	for i, q := range s.Quantile {
+		v := q.GetQuantile()
+		if !(v >= 0 && v <= 1) {
+			return fmt.Sprintf("quantile %v of summary %s is outside 0..1", v, series())
+		}
+		for _, o := range s.Quantile[:i] {
+			if o.GetQuantile() == v {
+				return fmt.Sprintf("duplicate quantile %v in summary %s", v, series())
+			}
+		}
+	}
+	return ""
+}
+
+func bucketCount(b *dto.Bucket) float64 {
+	if b.CumulativeCountFloat != nil {
+		return b.GetCumulativeCountFloat()
+	}
+	return float64(b.GetCumulativeCount())
+}
+
+func checkHistogram(h *dto.Histogram, series func() string) string {
+	prevLe, prevCount := math.Inf(-1), 0.0
+	for i, b := range h.Bucket {
+		le, c := b.GetUpperBound(), bucketCount(b)
+		leText := strconv.FormatFloat(le, 'g', -1, 64)
+		switch {
+		case math.IsNaN(le):
+			return "bucket le=\"NaN\" in histogram " + series()
+		case i > 0 && le == prevLe:
+			return fmt.Sprintf("duplicate bucket le=%q in histogram %s", leText, series())
+		case i > 0 && le < prevLe:
+			return "buckets of histogram " + series() + " are not in increasing le order"
+		case !(c >= 0):
+			return fmt.Sprintf("bucket le=%q of histogram %s has negative count %v", leText, series(), c)
+		case c < prevCount:
+			return fmt.Sprintf("bucket le=%q of histogram %s counts %v, less than the bucket before it (%v): buckets are cumulative",
+				leText, series(), c, prevCount)
+		}
+		prevLe, prevCount = le, c
+	}
+	count := float64(h.GetSampleCount())
+	if h.SampleCountFloat != nil {
+		count = h.GetSampleCountFloat()
+	}
+	if !(count >= 0) {
+		return fmt.Sprintf("histogram %s has negative count %v", series(), count)
+	}
+	if !math.IsInf(prevLe, 1) && count < prevCount {
+		return fmt.Sprintf("count %v of histogram %s is less than its largest bucket (%v)", count, series(), prevCount)
+	}
+	return ""
+}
