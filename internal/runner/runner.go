@@ -1,0 +1,440 @@
+// Package runner is the only place in metricwrap that starts processes. It
+// implements the child-process contract of SPEC 2.2: no shell, a process
+// group of its own, a minimal environment, a private 0700 directory holding
+// METRICS_FILE, a timeout that signals the whole group (SIGTERM, then SIGKILL
+// after a grace period), capped metrics output and capped stdout/stderr
+// tails. It knows nothing about HTTP, configuration files or the exposition
+// format: it hands back bytes and a sentinel error, and callers decide.
+//
+// Cleanup guarantees, on every path (success, failure, timeout, output too
+// large, cancellation): when Run returns, the child has been reaped, every
+// process still in its process group has been sent SIGKILL (so a
+// grandchild left running by an exporter that exited cleanly is killed too),
+// and the private directory is removed. A grandchild that leaves the group
+// on purpose (setsid) is beyond reach; cmd.WaitDelay makes sure it cannot
+// hang Run by holding stdout or stderr open.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unicode/utf8"
+)
+
+// Output selects where the child writes its metrics and how it is told.
+type Output int
+
+const (
+	// OutputFile: the child writes to $METRICS_FILE (the default).
+	OutputFile Output = iota
+	// OutputStdout: metricwrap reads the metrics from the child's stdout.
+	OutputStdout
+	// OutputSeed: like OutputFile, and the arguments start with
+	// "--output-filename FILE", the original tool's calling convention.
+	OutputSeed
+)
+
+// String returns the config spelling (file, stdout, seed).
+func (o Output) String() string {
+	switch o {
+	case OutputFile:
+		return "file"
+	case OutputStdout:
+		return "stdout"
+	case OutputSeed:
+		return "seed"
+	}
+	return "Output(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Defaults applied by Run to zero fields of Spec.
+const (
+	DefaultKillGrace      = 2 * time.Second
+	DefaultMaxOutputBytes = 16 << 20
+	DefaultCaptureBytes   = 64 << 10
+)
+
+// metricsFileName is the base name of METRICS_FILE inside the private dir.
+const metricsFileName = "metrics.prom"
+
+// errTailBytes bounds how much of stderr goes into an ErrExit message; the
+// full tail stays in Result.Stderr.
+const errTailBytes = 1024
+
+// pollInterval is how often the size of METRICS_FILE is checked while the
+// child runs, so a runaway writer is stopped early.
+const pollInterval = 20 * time.Millisecond
+
+// Sentinel errors; check them with errors.Is. Every error Run returns wraps
+// exactly one of them, or context.Canceled when the caller cancelled.
+var (
+	// ErrStart: the child could not be started (program not found, not
+	// executable, bad working directory, private dir not creatable).
+	ErrStart = errors.New("exporter could not be started")
+	// ErrTimeout: the run hit Spec.Timeout or the context deadline and was
+	// killed. The error also wraps context.DeadlineExceeded.
+	ErrTimeout = errors.New("exporter timed out")
+	// ErrOutputTooLarge: the metrics (file or stdout) exceeded
+	// Spec.MaxOutputBytes.
+	ErrOutputTooLarge = errors.New("exporter output too large")
+	// ErrExit: the child exited non-zero or died from a signal it was not
+	// sent by the runner. The message holds the exit code and the stderr tail.
+	ErrExit = errors.New("exporter failed")
+)
+
+// Spec describes one run. The zero value of every optional field means the
+// default documented on it. Run does not modify the Spec.
+type Spec struct {
+	// Name is the exporter's name, given to the child as EXPORTER_NAME.
+	Name string
+	// Path is the program. Without a slash it is looked up in the PATH of
+	// the child's environment (absolute entries only); a relative path with
+	// a slash is relative to Dir.
+	Path string
+	// Args follow the program name (after "--output-filename FILE" with
+	// OutputSeed).
+	Args []string
+	// Dir is the working directory; "" inherits metricwrap's.
+	Dir string
+	// Env holds the exporter's configured env and pass_as: env params. It
+	// overrides inherited names but not the names Run sets itself
+	// (METRICS_FILE, EXPORTER_NAME, SCRAPE_TIMEOUT, SCRAPE_DEADLINE).
+	Env map[string]string
+	// Passthrough names are copied from metricwrap's environment when set,
+	// besides PATH, HOME, LANG and TZ (config env_passthrough).
+	Passthrough []string
+	// Output selects file, stdout or seed mode.
+	Output Output
+	// Timeout bounds the run; 0 means no bound beyond ctx.
+	Timeout time.Duration
+	// KillGrace is the time between SIGTERM and SIGKILL to the group, and
+	// how long Run waits for stdout/stderr to close after the child exits
+	// (cmd.WaitDelay). Default 2s.
+	KillGrace time.Duration
+	// MaxOutputBytes caps the metrics, file or stdout. Default 16 MiB.
+	MaxOutputBytes int64
+	// CaptureBytes is how much of stdout and of stderr is kept (the tail).
+	// Default 64 KiB each.
+	CaptureBytes int
+	// TempDir is the parent of the per-run private directory; "" means
+	// os.TempDir().
+	TempDir string
+}
+
+// Result is what a run produced. Run returns it even with an error, so
+// debug output can show stdout, stderr and the exit code of a failed run.
+type Result struct {
+	// ExitCode is the child's exit code, -1 when it died from a signal or
+	// never started.
+	ExitCode int
+	// Signal names the signal that ended the child ("killed",
+	// "terminated", ...), "" when it exited.
+	Signal string
+	// Metrics is the METRICS_FILE content, or stdout with OutputStdout.
+	// Nil when the run failed with ErrOutputTooLarge, ErrTimeout or
+	// ErrStart; empty when the child wrote nothing.
+	Metrics []byte
+	// MetricsFilename is the path the child was given; it no longer exists
+	// when Run returns.
+	MetricsFilename string
+	// Stdout and Stderr are the last CaptureBytes of each stream.
+	Stdout, Stderr []byte
+	// Start is when the child was started; Duration runs until it exited.
+	Start    time.Time
+	Duration time.Duration
+}
+
+// withDefaults returns s with zero optional fields set to their defaults.
+func (s Spec) withDefaults() Spec {
+	if s.KillGrace <= 0 {
+		s.KillGrace = DefaultKillGrace
+	}
+	if s.MaxOutputBytes <= 0 {
+		s.MaxOutputBytes = DefaultMaxOutputBytes
+	}
+	if s.CaptureBytes <= 0 {
+		s.CaptureBytes = DefaultCaptureBytes
+	}
+	if s.TempDir == "" {
+		s.TempDir = os.TempDir()
+	}
+	return s
+}
+
+// Run starts the exporter described by s, waits for it under the contract
+// described in the package comment, and returns what it produced. It is
+// safe to call concurrently; each run has its own directory and group.
+func Run(ctx context.Context, s Spec) (*Result, error) {
+	s = s.withDefaults()
+	res := &Result{ExitCode: -1}
+	if err := ctx.Err(); err != nil {
+		return res, ctxError(ctx, err)
+	}
+
+	var cancelTimeout context.CancelFunc = func() {}
+	if s.Timeout > 0 {
+		ctx, cancelTimeout = context.WithTimeout(ctx, s.Timeout)
+	}
+	defer cancelTimeout()
+	runCtx, abort := context.WithCancelCause(ctx)
+	defer abort(nil)
+
+	dir, err := os.MkdirTemp(s.TempDir, "metricwrap-run-")
+	if err != nil {
+		return res, fmt.Errorf("%w: private directory: %w", ErrStart, err)
+	}
+	defer removeAll(dir)
+	// MkdirTemp already uses 0700; say so explicitly against odd umasks.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return res, fmt.Errorf("%w: private directory: %w", ErrStart, err)
+	}
+	metricsFile := filepath.Join(dir, metricsFileName)
+	res.MetricsFilename = metricsFile
+
+	env, err := buildEnv(s, metricsFile, runCtx, time.Now())
+	if err != nil {
+		return res, fmt.Errorf("%w: %w", ErrStart, err)
+	}
+	path, err := lookPath(s.Path, envValue(env, "PATH"))
+	if err != nil {
+		return res, fmt.Errorf("%w: %w", ErrStart, err)
+	}
+
+	args := make([]string, 0, len(s.Args)+3)
+	args = append(args, s.Path)
+	if s.Output == OutputSeed {
+		args = append(args, "--output-filename", metricsFile)
+	}
+	args = append(args, s.Args...)
+
+	stdoutTail := newTailBuffer(s.CaptureBytes)
+	stderrTail := newTailBuffer(s.CaptureBytes)
+	var tooLarge atomic.Bool
+	overflow := func() {
+		tooLarge.Store(true)
+		abort(ErrOutputTooLarge)
+	}
+	var stdoutMetrics *capBuffer
+	cmd := &exec.Cmd{
+		Path:        path,
+		Args:        args,
+		Env:         env,
+		Dir:         s.Dir,
+		Stderr:      stderrTail,
+		Stdout:      stdoutTail,
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+		WaitDelay:   s.KillGrace,
+	}
+	if s.Output == OutputStdout {
+		stdoutMetrics = newCapBuffer(s.MaxOutputBytes, overflow)
+		cmd.Stdout = io.MultiWriter(stdoutMetrics, stdoutTail)
+	}
+
+	res.Start = time.Now()
+	if err := cmd.Start(); err != nil {
+		return res, fmt.Errorf("%w: %w", ErrStart, err)
+	}
+	pid := cmd.Process.Pid
+
+	exited := make(chan struct{})
+	var signalled atomic.Bool
+	var helpers sync.WaitGroup
+	helpers.Go(func() { terminate(runCtx, exited, pid, s.KillGrace, &signalled) })
+	if s.Output != OutputStdout {
+		helpers.Go(func() { watchFileSize(metricsFile, s.MaxOutputBytes, exited, overflow) })
+	}
+
+	// Reap only after the group is dead: while the leader is an unreaped
+	// zombie its pid cannot be reused, so signalling -pid is safe.
+	var waitErr error
+	canPeek := waitExited(pid)
+	if !canPeek {
+		// Fallback: reap first; the group is killed right after, with a
+		// tiny window in which its id could be reused.
+		waitErr = cmd.Wait()
+	}
+	close(exited)
+	helpers.Wait()
+	killGroup(pid, syscall.SIGKILL)
+	if canPeek {
+		waitErr = cmd.Wait()
+	}
+	res.Duration = time.Since(res.Start)
+	res.Stdout = stdoutTail.Bytes()
+	res.Stderr = stderrTail.Bytes()
+	if ps := cmd.ProcessState; ps != nil {
+		res.ExitCode = ps.ExitCode()
+		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			res.Signal = ws.Signal().String()
+		}
+	}
+
+	switch {
+	case tooLarge.Load():
+		return res, tooLargeError(s.MaxOutputBytes)
+	case signalled.Load():
+		return res, ctxError(ctx, context.Cause(runCtx))
+	case res.ExitCode != 0 || res.Signal != "":
+		return res, exitError(res)
+	case waitErr != nil && !errors.Is(waitErr, exec.ErrWaitDelay):
+		// Exit 0 but Wait failed otherwise (an I/O copy error): report it
+		// rather than pretend success.
+		return res, fmt.Errorf("%w: %w", ErrExit, waitErr)
+	}
+
+	if stdoutMetrics != nil {
+		res.Metrics = stdoutMetrics.Bytes()
+		return res, nil
+	}
+	res.Metrics, err = readMetricsFile(metricsFile, s.MaxOutputBytes)
+	if err != nil {
+		res.Metrics = nil
+		return res, err
+	}
+	return res, nil
+}
+
+// terminate waits for the run's context to end before the child exits, then
+// sends SIGTERM to the group and, after grace, SIGKILL.
+func terminate(ctx context.Context, exited <-chan struct{}, pid int, grace time.Duration, signalled *atomic.Bool) {
+	select {
+	case <-exited:
+		return
+	case <-ctx.Done():
+	}
+	signalled.Store(true)
+	killGroup(pid, syscall.SIGTERM)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-exited:
+	case <-t.C:
+		killGroup(pid, syscall.SIGKILL)
+	}
+}
+
+// watchFileSize stops the run when the metrics file grows past max, so a
+// child writing without end fills neither the disk nor the run's time.
+func watchFileSize(path string, max int64, exited <-chan struct{}, overflow func()) {
+	t := time.NewTicker(pollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-exited:
+			return
+		case <-t.C:
+			if st, err := os.Stat(path); err == nil && st.Size() > max {
+				overflow()
+				return
+			}
+		}
+	}
+}
+
+// readMetricsFile reads at most max bytes of the metrics file. A missing
+// file is empty output; anything but a regular file is refused, so a
+// symlink to a FIFO or device cannot block or flood the read.
+func readMetricsFile(path string, max int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return []byte{}, nil
+	}
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%w: METRICS_FILE is not a regular file (a symlink); write the metrics to the file itself", ErrExit)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: metrics file unreadable: %w", ErrExit, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%w: metrics file unreadable: %w", ErrExit, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: METRICS_FILE is not a regular file (%s); write the metrics to a plain file", ErrExit, st.Mode().Type())
+	}
+	if st.Size() > max {
+		return nil, tooLargeError(max)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading metrics file: %w", ErrExit, err)
+	}
+	if int64(len(b)) > max {
+		return nil, tooLargeError(max)
+	}
+	return b, nil
+}
+
+func tooLargeError(max int64) error {
+	return fmt.Errorf("%w: metrics exceed max_output_bytes (%d bytes); the exporter was stopped, raise max_output_bytes or make it write less", ErrOutputTooLarge, max)
+}
+
+// ctxError turns the end of the run's context into ErrTimeout (deadline) or
+// a wrapped context.Canceled (the caller gave up).
+func ctxError(ctx context.Context, cause error) error {
+	if errors.Is(cause, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		msg := "killed at its deadline"
+		if d, ok := ctx.Deadline(); ok {
+			msg = "killed at its deadline " + d.Format(time.RFC3339Nano)
+		}
+		return fmt.Errorf("%w (%s); raise the exporter's timeout or make it faster: %w", ErrTimeout, msg, context.DeadlineExceeded)
+	}
+	if cause == nil {
+		cause = context.Canceled
+	}
+	return fmt.Errorf("exporter run cancelled: %w", cause)
+}
+
+// exitError describes a non-zero exit with the tail of stderr.
+func exitError(res *Result) error {
+	what := "exited with code " + strconv.Itoa(res.ExitCode)
+	if res.Signal != "" {
+		what = "killed by signal " + res.Signal
+	}
+	tail := strings.TrimSpace(string(lastBytes(res.Stderr, errTailBytes)))
+	if tail == "" {
+		return fmt.Errorf("%w: %s (no stderr output)", ErrExit, what)
+	}
+	return fmt.Errorf("%w: %s: %s", ErrExit, what, tail)
+}
+
+// lastBytes returns the last n bytes of b, starting at a UTF-8 boundary.
+func lastBytes(b []byte, n int) []byte {
+	if len(b) <= n {
+		return b
+	}
+	b = b[len(b)-n:]
+	for i := 0; i < utf8.UTFMax && i < len(b); i++ {
+		if utf8.RuneStart(b[i]) {
+			return b[i:]
+		}
+	}
+	return b
+}
+
+// removeAll removes the private dir even when the child took away its own
+// permissions on something inside it.
+func removeAll(dir string) {
+	if os.RemoveAll(dir) == nil {
+		return
+	}
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			_ = os.Chmod(p, 0o700)
+		}
+		return nil
+	})
+	_ = os.RemoveAll(dir)
+}
