@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/metricwrap/metricwrap/internal/exporter"
 )
@@ -27,11 +28,13 @@ type flight struct {
 }
 
 // do runs fn once for key among concurrent callers and returns its outcome
-// to each of them. shared reports whether this caller joined a run another
-// caller started. When ctx ends before the run, do returns ctx's error and,
-// if it was the last waiter, cancels the run.
-func (g *flightGroup) do(ctx context.Context, key string, runCtx context.Context,
-	fn func(context.Context) (*exporter.Result, error)) (res *exporter.Result, err error, shared bool) {
+// to each of them; joined is called when this caller joins a run another
+// caller started. The run gets a context of its own, bounded by timeout and
+// carrying ctx's values but not its cancellation; ctx is the caller's: when
+// it ends before the run, do returns ctx's error and, if it was the last
+// waiter, cancels the run.
+func (g *flightGroup) do(ctx context.Context, key string, timeout time.Duration,
+	fn func(context.Context) (*exporter.Result, error), joined func()) (*exporter.Result, error) {
 	g.mu.Lock()
 	if g.flights == nil {
 		g.flights = map[string]*flight{}
@@ -39,9 +42,9 @@ func (g *flightGroup) do(ctx context.Context, key string, runCtx context.Context
 	f, ok := g.flights[key]
 	if ok {
 		f.waiters++
+		joined()
 	} else {
-		var fctx context.Context
-		fctx, cancel := context.WithCancel(runCtx)
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 		f = &flight{done: make(chan struct{}), waiters: 1, cancel: cancel}
 		g.flights[key] = f
 		go func() {
@@ -59,7 +62,7 @@ func (g *flightGroup) do(ctx context.Context, key string, runCtx context.Context
 
 	select {
 	case <-f.done:
-		return f.res, f.err, ok
+		return f.res, f.err
 	case <-ctx.Done():
 		g.mu.Lock()
 		f.waiters--
@@ -71,6 +74,6 @@ func (g *flightGroup) do(ctx context.Context, key string, runCtx context.Context
 			}
 		}
 		g.mu.Unlock()
-		return nil, ctx.Err(), ok
+		return nil, ctx.Err()
 	}
 }

@@ -61,10 +61,7 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 	}
 
 	timeout := s.runTimeout(r, e)
-	ctx, cancel := context.WithTimeout(r.Context(), timeout)
-	defer cancel()
-
-	o := s.execute(ctx, e, params, timeout, debug)
+	o := s.execute(r.Context(), e, params, timeout, debug)
 	if debug {
 		s.writeDebug(w, o)
 		return
@@ -106,7 +103,9 @@ type outcome struct {
 
 // execute answers one request: from the cache, by joining an identical run
 // in flight, or by a new run under the concurrency limit. Debug requests
-// always run and are neither cached nor shared, so they show this run.
+// always run and are neither cached nor shared, so they show this run. ctx
+// is the request's: its end (the client went away) cancels a run that no
+// other request waits on; timeout bounds the run itself.
 func (s *Server) execute(ctx context.Context, e *exporter.Entry, params map[string]string,
 	timeout time.Duration, debug bool) outcome {
 	name := e.Name()
@@ -128,18 +127,13 @@ func (s *Server) execute(ctx context.Context, e *exporter.Entry, params map[stri
 	var res *exporter.Result
 	var err error
 	if debug {
-		res, err = run(ctx)
-	} else {
-		// The run gets the request's deadline but not its cancellation:
-		// the flight group cancels it when its last waiter leaves.
-		deadline, _ := ctx.Deadline()
-		runCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+		runCtx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
-		var shared bool
-		res, err, shared = s.flights.do(ctx, key, runCtx, run)
-		if shared {
+		res, err = run(runCtx)
+	} else {
+		res, err = s.flights.do(ctx, key, timeout, run, func() {
 			s.metrics.coalesced.WithLabelValues(name).Inc()
-		}
+		})
 	}
 	if err == nil {
 		if !debug && (e.CacheTTL > 0 || e.StaleOnError) {
