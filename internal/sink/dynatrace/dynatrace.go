@@ -167,6 +167,10 @@ func (s *Sink) prepare(b *sink.Batch) (*Lines, *pending) {
 		cfg.Timestamp = b.Start
 	}
 	if p, ok := s.st.Pending[b.ID]; ok && b.ID != "" {
+		if p.Done {
+			s.log.Debug("batch already delivered; not sending it again", "batch", b.ID)
+			return &Lines{}, p
+		}
 		return Serialize(b.Families, cfg, pinned(p.Deltas)), p
 	}
 	a := &advance{st: s.st, deltas: map[string]float64{}}
@@ -183,18 +187,21 @@ func (s *Sink) prepare(b *sink.Batch) (*Lines, *pending) {
 }
 
 // settle records the outcome: a delivered or permanently failed batch is
-// forgotten, a retryable one remembers how far it got.
+// marked done, a retryable one remembers how far it got.
 func (s *Sink) settle(id string, p *pending, sent int, err error) error {
 	if id == "" {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err == nil || sink.IsPermanent(err) {
-		delete(s.st.Pending, id)
-	} else if sent == p.Sent {
+	switch {
+	case p.Done:
+		return err
+	case err == nil || sink.IsPermanent(err):
+		p.Done, p.Sent, p.Deltas = true, 0, nil
+	case sent == p.Sent:
 		return err // nothing changed since the last save
-	} else {
+	default:
 		p.Sent = sent
 	}
 	s.saveLocked()

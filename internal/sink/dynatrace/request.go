@@ -46,9 +46,9 @@ const maxInlineWait = 30 * time.Second
 // as linesOk (API v2), linesOK (one documentation page; json matches it
 // case-insensitively) or linesValid (OneAgent).
 type response struct {
-	LinesOK      *int `json:"linesOk"`
-	LinesValid   *int `json:"linesValid"`
-	LinesInvalid int  `json:"linesInvalid"`
+	LinesOK      *int      `json:"linesOk"`
+	LinesValid   *int      `json:"linesValid"`
+	LinesInvalid int       `json:"linesInvalid"`
 	Error        *apiError `json:"error"`
 }
 

@@ -20,7 +20,8 @@ import (
 // batch, even after a restart, sends exactly its pinned deltas again and
 // skips the lines a previous attempt already got accepted; the next batch's
 // deltas start where this one's ended. So a failed push neither loses nor
-// double counts a delta. Pinned batches older than pendingTTL (the spool
+// double counts a delta, and a batch delivered twice counts once. Pinned
+// batches older than pendingTTL (the spool
 // gave up on them) are forgotten, and their deltas with them.
 type state struct {
 	Version  int                 `json:"version"`
@@ -28,12 +29,16 @@ type state struct {
 	Pending  map[string]*pending `json:"pending,omitempty"`
 }
 
-// pending is one undelivered batch: its pinned deltas and how many of its
-// lines were already accepted or rejected by Dynatrace.
+// pending is one batch seen: its pinned deltas and how many of its lines
+// were already accepted or rejected by Dynatrace. Done batches are kept
+// (without deltas) until the TTL, so that a duplicate redelivery, say after
+// a crash between delivery and the spool's bookkeeping, sends nothing
+// instead of counting everything again as a counter reset.
 type pending struct {
 	Created time.Time          `json:"created"`
-	Sent    int                `json:"sent"`
-	Deltas  map[string]float64 `json:"deltas"`
+	Sent    int                `json:"sent,omitempty"`
+	Done    bool               `json:"done,omitempty"`
+	Deltas  map[string]float64 `json:"deltas,omitempty"`
 }
 
 // pendingTTL bounds how long a batch's deltas are kept for redelivery; it

@@ -111,6 +111,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, code, map[string]any{"error": apiError{Code: code, Message: msg}})
 	}
 
+	// Read the body first: only then does the server notice a client that
+	// gives up while an injected delay holds the answer back.
+	body, readErr := io.ReadAll(io.LimitReader(r.Body, dynatrace.MaxBytesPerRequest+1))
+	rec.Bytes = len(body)
+
 	s.mu.Lock()
 	var f *Failure
 	if len(s.failures) > 0 {
@@ -156,12 +161,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusUnsupportedMediaType, "Content-Type must be text/plain; charset=utf-8")
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, dynatrace.MaxBytesPerRequest+1))
-	if err != nil {
+	if readErr != nil {
 		fail(http.StatusBadRequest, "cannot read body")
 		return
 	}
-	rec.Bytes = len(body)
 	if len(body) > dynatrace.MaxBytesPerRequest {
 		fail(http.StatusRequestEntityTooLarge, "Payload Too Large")
 		return
