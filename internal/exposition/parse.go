@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	dto "github.com/prometheus/client_model/go"
 )
@@ -73,7 +74,7 @@ type family struct {
 	helped bool
 	unit   bool
 	total  int8 // counters: 1 when samples are named name, 2 when name_total
-	lines  []int
+	lines  []int32
 	groups []group
 	index  map[uint64]int32
 }
@@ -86,15 +87,20 @@ type parser struct {
 	om    bool
 	line  int
 	fams  []*dto.MetricFamily
-	lines [][]int // per family, the first line of each metric
-	first []int   // per family, its first line
+	lines [][]int32 // per family, the first line of each metric
+	first []int     // per family, its first line
 	seen  map[string]int
 	cur   *family
 	lbls  []label
 	seed  maphash.Seed
 
+	// interned holds one LabelPair per distinct name and value: exporters
+	// repeat the same pairs over and over, and a pair costs more than the
+	// bytes that spell it.
+	interned map[label]*dto.LabelPair
+	names    map[string]*string
+
 	metrics  slab[dto.Metric]
-	pairs    slab[dto.LabelPair]
 	ptrs     slab[*dto.LabelPair]
 	strs     slab[string]
 	floats   slab[float64]
@@ -106,8 +112,24 @@ type parser struct {
 // Parse reads a whole document and validates it. Families come back in
 // document order with label pairs sorted by name. Errors are *ParseError
 // carrying the line to fix; nothing is returned unless everything is valid.
+//
+// The families keep no reference to data. Metrics of one Parse share
+// their *dto.LabelPair values (one per distinct pair, which keeps a large
+// document's families small): treat pairs as read-only, replace rather
+// than write through them (AddLabels does so).
 func Parse(data []byte, f Format) ([]*dto.MetricFamily, error) {
-	p := &parser{src: string(data), om: f == FormatOpenMetrics, seen: map[string]int{}, seed: maphash.MakeSeed()}
+	p := &parser{
+		om:       f == FormatOpenMetrics,
+		seen:     map[string]int{},
+		seed:     maphash.MakeSeed(),
+		interned: map[label]*dto.LabelPair{},
+		names:    map[string]*string{},
+	}
+	// src is a view of data, not a copy: every string that ends up in a
+	// family is cloned (str, pair), the rest is only looked at.
+	if len(data) > 0 {
+		p.src = unsafe.String(&data[0], len(data))
+	}
 	if err := p.run(); err != nil {
 		return nil, err
 	}
@@ -115,7 +137,7 @@ func Parse(data []byte, f Format) ([]*dto.MetricFamily, error) {
 		line := 0
 		switch {
 		case is.metric >= 0:
-			line = p.lines[is.family][is.metric]
+			line = int(p.lines[is.family][is.metric])
 		case is.family >= 0:
 			line = p.first[is.family]
 		}
@@ -282,9 +304,10 @@ func (p *parser) begin(name string) (*family, error) {
 	if l, ok := p.seen[name]; ok {
 		return nil, p.errf("%q already appeared at line %d; the lines of one family must be together", name, l)
 	}
+	name = strings.Clone(name)
 	p.seen[name] = p.line
 	p.cur = &family{
-		mf:   &dto.MetricFamily{Name: p.str(name), Type: dto.MetricType_UNTYPED.Enum()},
+		mf:   &dto.MetricFamily{Name: &name, Type: dto.MetricType_UNTYPED.Enum()},
 		name: name,
 		line: p.line,
 	}
@@ -303,7 +326,7 @@ func (p *parser) closeFamily() error {
 		for i, m := range f.mf.Metric {
 			h := m.Histogram
 			if !f.groups[i].inf {
-				p.line = f.lines[i]
+				p.line = int(f.lines[i])
 				return p.errf("histogram %s has no le=\"+Inf\" bucket", seriesName(f.mf.GetName(), m))
 			}
 			slices.SortStableFunc(h.Bucket, func(a, b *dto.Bucket) int {
@@ -729,25 +752,41 @@ func (p *parser) group(f *family, lbls []label, ts *int64) int {
 func (p *parser) newMetric(f *family, lbls []label, ts *int64) *dto.Metric {
 	m := p.metrics.one()
 	if len(lbls) > 0 {
-		pairs := p.pairs.many(len(lbls))
 		ptrs := p.ptrs.many(len(lbls))
-		strs := p.strs.many(2 * len(lbls))
 		for i, l := range lbls {
-			strs[2*i], strs[2*i+1] = l.name, l.value
-			pairs[i].Name, pairs[i].Value = &strs[2*i], &strs[2*i+1]
-			ptrs[i] = &pairs[i]
+			ptrs[i] = p.pair(l)
 		}
 		m.Label = ptrs
 	}
-	m.TimestampMs = ts
+	if ts != nil {
+		t := *ts
+		m.TimestampMs = &t
+	}
 	f.mf.Metric = append(f.mf.Metric, m)
-	f.lines = append(f.lines, p.line)
+	f.lines = append(f.lines, int32(p.line))
 	return m
 }
 
+// pair returns the shared LabelPair for l, with its strings cloned out of
+// the document.
+func (p *parser) pair(l label) *dto.LabelPair {
+	if lp, ok := p.interned[l]; ok {
+		return lp
+	}
+	name, ok := p.names[l.name]
+	if !ok {
+		name = p.str(l.name)
+		p.names[*name] = name
+	}
+	lp := &dto.LabelPair{Name: name, Value: p.str(l.value)}
+	p.interned[label{*name, *lp.Value}] = lp
+	return lp
+}
+
+// str clones s out of the document.
 func (p *parser) str(s string) *string {
 	v := p.strs.one()
-	*v = s
+	*v = strings.Clone(s)
 	return v
 }
 

@@ -1,6 +1,7 @@
 package exposition
 
 import (
+	"cmp"
 	"fmt"
 	"hash/maphash"
 	"math"
@@ -36,6 +37,7 @@ func Validate(fams []*dto.MetricFamily) error {
 func validate(fams []*dto.MetricFamily, seed maphash.Seed) *issue {
 	byName := make(map[string]int, len(fams))
 	sampleNames := make(map[string]int, 2*len(fams))
+	var keys []keyed
 	for fi, mf := range fams {
 		fail := func(format string, args ...any) *issue {
 			return &issue{family: fi, metric: -1, msg: fmt.Sprintf(format, args...)}
@@ -82,7 +84,7 @@ func validate(fams []*dto.MetricFamily, seed maphash.Seed) *issue {
 			}
 			sampleNames[name+s] = fi
 		}
-		if is := validateMetrics(mf, seed); is != nil {
+		if is := validateMetrics(mf, seed, &keys); is != nil {
 			is.family = fi
 			return is
 		}
@@ -97,9 +99,16 @@ func typeName(t dto.MetricType) string {
 	return strings.ToLower(t.String())
 }
 
-func validateMetrics(mf *dto.MetricFamily, seed maphash.Seed) *issue {
-	seen := make(map[uint64]int32, len(mf.Metric))
+// keyed is a metric's label-set hash, for finding duplicate series by
+// sorting instead of a map per family.
+type keyed struct {
+	hash  uint64
+	index int32
+}
+
+func validateMetrics(mf *dto.MetricFamily, seed maphash.Seed, keys *[]keyed) *issue {
 	var scratch []label
+	ks := (*keys)[:0]
 	for mi, m := range mf.Metric {
 		if m == nil {
 			return &issue{metric: mi, msg: fmt.Sprintf("metric %d of %q is nil", mi, mf.GetName())}
@@ -112,21 +121,42 @@ func validateMetrics(mf *dto.MetricFamily, seed maphash.Seed) *issue {
 			scratch = append(scratch, label{p.GetName(), p.GetValue()})
 		}
 		sortLabels(scratch)
-		h := hashLabels(seed, scratch)
-		j, ok := seen[h]
-		if !ok {
-			seen[h] = int32(mi)
-			continue
+		ks = append(ks, keyed{hashLabels(seed, scratch), int32(mi)})
+	}
+	*keys = ks
+	slices.SortFunc(ks, func(a, b keyed) int {
+		if a.hash != b.hash {
+			return cmp.Compare(a.hash, b.hash)
 		}
-		dup := sameLabels(scratch, sortedPairs(mf.Metric[j].Label))
-		for k := 0; !dup && k < mi; k++ { // a hash collision: look at every series
-			dup = sameLabels(scratch, sortedPairs(mf.Metric[k].Label))
-		}
-		if dup {
-			return &issue{metric: mi, msg: "duplicate series " + seriesOf(mf.GetName(), scratch)}
+		return cmp.Compare(a.index, b.index)
+	})
+	dup := -1 // the earliest metric that repeats an earlier one
+	for i := 1; i < len(ks); i++ {
+		for j := i - 1; j >= 0 && ks[j].hash == ks[i].hash; j-- {
+			a, b := mf.Metric[ks[j].index].Label, mf.Metric[ks[i].index].Label
+			if sameSet(a, b) && (dup < 0 || int(ks[i].index) < dup) {
+				dup = int(ks[i].index)
+			}
 		}
 	}
+	if dup >= 0 {
+		return &issue{metric: dup, msg: "duplicate series " + seriesName(mf.GetName(), mf.Metric[dup])}
+	}
 	return nil
+}
+
+// sameSet reports whether two label lists hold the same pairs, in any order.
+func sameSet(a, b []*dto.LabelPair) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	a, b = sortedPairs(a), sortedPairs(b)
+	for i := range a {
+		if a[i].GetName() != b[i].GetName() || a[i].GetValue() != b[i].GetValue() {
+			return false
+		}
+	}
+	return true
 }
 
 func sortedPairs(ps []*dto.LabelPair) []*dto.LabelPair {
