@@ -33,6 +33,9 @@ import (
 	"github.com/metricwrap/metricwrap/internal/sink"
 )
 
+// The Fanout spools through this package.
+var _ sink.Spooler = (*Spool)(nil)
+
 // ErrLocked is returned by Open when another process uses the spool dir.
 var ErrLocked = errors.New("spool dir is in use by another process")
 
