@@ -1,0 +1,149 @@
+package exporter
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Found is an exporter discovered in the exporters directory.
+type Found struct {
+	Name string
+	// Path is the file to run.
+	Path string
+	// Class is true for a Python module defining an Exporter subclass (the
+	// original layout), run by the bundled Python runner.
+	Class bool
+}
+
+// exporterClassRE spots the original layout's `class X(Exporter)` (or a
+// subclass of a subclass named *Exporter) without importing the module.
+var exporterClassRE = regexp.MustCompile(`(?m)^class\s+\w+\s*\([^)]*Exporter[^)]*\)\s*:`)
+
+// notExporters are files of the original layout that are support code.
+var notExporters = map[string]bool{"exporter": true, "__init__": true, "lib": true, "__pycache__": true}
+
+// Discover lists the exporters in dir: DIR/NAME (an executable, or a .py or
+// .sh file) and DIR/NAME/NAME[.ext]. Names that do not match NameRE are
+// skipped; a directory that does not exist yields nothing. Results are
+// sorted by name; when two files give one name, the first in that order
+// wins: DIR/NAME/NAME.py, DIR/NAME/NAME, DIR/NAME.py, DIR/NAME.
+func Discover(dir string) ([]Found, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]Found{}
+	for _, de := range entries {
+		n := de.Name()
+		if strings.HasPrefix(n, ".") || strings.HasPrefix(n, "_") {
+			continue
+		}
+		if de.IsDir() {
+			if f, ok := findInSubdir(filepath.Join(dir, n), n); ok {
+				byName[n] = f
+			}
+			continue
+		}
+		name, ext := splitExt(n)
+		if notExporters[name] || !ValidName(name) {
+			continue
+		}
+		f, ok := inspect(filepath.Join(dir, n), name, ext)
+		if !ok {
+			continue
+		}
+		if prev, dup := byName[name]; dup && rank(prev) <= rank(f) {
+			continue
+		}
+		byName[name] = f
+	}
+	out := make([]Found, 0, len(byName))
+	for _, f := range byName {
+		out = append(out, f)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func findInSubdir(sub, name string) (Found, bool) {
+	if notExporters[name] || !ValidName(name) {
+		return Found{}, false
+	}
+	for _, cand := range []string{name + ".py", name, name + ".sh"} {
+		_, ext := splitExt(cand)
+		if cand == name {
+			ext = ""
+		}
+		if f, ok := inspect(filepath.Join(sub, cand), name, ext); ok {
+			return f, true
+		}
+	}
+	// Any other NAME.ext that is executable.
+	matches, _ := filepath.Glob(filepath.Join(sub, name+".*"))
+	sort.Strings(matches)
+	for _, m := range matches {
+		if f, ok := inspect(m, name, filepath.Ext(m)); ok {
+			return f, true
+		}
+	}
+	return Found{}, false
+}
+
+// rank orders candidates for one name: Python classes, then scripts, then
+// other executables.
+func rank(f Found) int {
+	switch {
+	case f.Class:
+		return 0
+	case strings.HasSuffix(f.Path, ".py"), strings.HasSuffix(f.Path, ".sh"):
+		return 1
+	default:
+		return 2
+	}
+}
+
+func splitExt(n string) (string, string) {
+	ext := filepath.Ext(n)
+	switch ext {
+	case ".py", ".sh":
+		return strings.TrimSuffix(n, ext), ext
+	}
+	return n, ""
+}
+
+// inspect decides whether path is an exporter: a .py file (a class module or
+// a plain script), a .sh file, or any executable regular file.
+func inspect(path, name, ext string) (Found, bool) {
+	st, err := os.Stat(path)
+	if err != nil || !st.Mode().IsRegular() {
+		return Found{}, false
+	}
+	switch ext {
+	case ".py":
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return Found{}, false
+		}
+		return Found{Name: name, Path: path, Class: exporterClassRE.Match(data) && !bytes.Contains(data, []byte("class Exporter("))}, true
+	case ".sh":
+		return Found{Name: name, Path: path}, true
+	case "":
+		if st.Mode()&0o111 != 0 {
+			return Found{Name: name, Path: path}, true
+		}
+	default:
+		if st.Mode()&0o111 != 0 {
+			return Found{Name: name, Path: path}, true
+		}
+	}
+	return Found{}, false
+}

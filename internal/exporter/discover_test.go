@@ -1,0 +1,59 @@
+package exporter
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+func TestDiscover(t *testing.T) {
+	dir := t.TempDir()
+	write := func(rel, body string, mode os.FileMode) {
+		t.Helper()
+		p := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("exporter.py", "class Exporter(object):\n    pass\n", 0o644)
+	write("__init__.py", "", 0o644)
+	write("dummy.py", "from exporters.exporter import Exporter\nclass DummyExporter(Exporter):\n    pass\n", 0o644)
+	write("cisco/cisco.py", "from exporters.exporter import Exporter\n\nclass CiscoExporter(Exporter):\n    pass\n", 0o644)
+	write("cisco/requirements.txt", "netmiko\n", 0o644)
+	write("plain.py", "import os\nopen(os.environ['METRICS_FILE'],'w').write('x 1\\n')\n", 0o644)
+	write("disk.sh", "#!/bin/sh\necho x 1\n", 0o644)
+	write("tool", "#!/bin/sh\n", 0o755)
+	write("notes.txt", "not executable", 0o644)
+	write("bad name!", "#!/bin/sh\n", 0o755)
+	write(".hidden", "#!/bin/sh\n", 0o755)
+	write("sub/sub", "#!/bin/sh\n", 0o755)
+	write("empty/README", "", 0o644)
+	write("lib/timing.py", "", 0o644)
+
+	got, err := Discover(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Found{
+		{Name: "cisco", Path: filepath.Join(dir, "cisco/cisco.py"), Class: true},
+		{Name: "disk", Path: filepath.Join(dir, "disk.sh")},
+		{Name: "dummy", Path: filepath.Join(dir, "dummy.py"), Class: true},
+		{Name: "plain", Path: filepath.Join(dir, "plain.py")},
+		{Name: "sub", Path: filepath.Join(dir, "sub/sub")},
+		{Name: "tool", Path: filepath.Join(dir, "tool")},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got  %+v\nwant %+v", got, want)
+	}
+}
+
+func TestDiscoverMissingDir(t *testing.T) {
+	got, err := Discover(filepath.Join(t.TempDir(), "nope"))
+	if err != nil || len(got) != 0 {
+		t.Fatalf("got %v, %v", got, err)
+	}
+}

@@ -1,0 +1,95 @@
+package exporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/metricwrap/metricwrap/internal/exposition"
+	"github.com/metricwrap/metricwrap/internal/runner"
+)
+
+// processExporter runs a child process per request through the runner: the
+// command kind, and the python kind (the bundled runner under an
+// interpreter). Arguments are the configured ones, then checked parameters
+// passed as arguments, then the request's extra Args.
+type processExporter struct {
+	name, kind, job string
+	params          Params
+	// argv returns the program and its leading arguments for one run; the
+	// python kind resolves its interpreter here, lazily, so a machine
+	// without Python still serves every other exporter.
+	argv func(debug bool) (path string, args []string, err error)
+	// spec holds what is the same for every run.
+	spec runner.Spec
+}
+
+func (e *processExporter) Name() string   { return e.name }
+func (e *processExporter) Kind() string   { return e.kind }
+func (e *processExporter) Job() string    { return e.job }
+func (e *processExporter) Params() Params { return e.params }
+
+func (e *processExporter) Run(ctx context.Context, req *Request) (*Result, error) {
+	path, args, err := e.argv(req.Debug)
+	if err != nil {
+		return &Result{Start: time.Now()}, fmt.Errorf("%w: %w", ErrFailed, err)
+	}
+	spec := e.spec
+	spec.Path = path
+	paramArgs, paramEnv := e.params.Apply(req.Params)
+	spec.Args = append(append(append(append([]string(nil), args...), spec.Args...), paramArgs...), req.Args...)
+	if len(paramEnv) > 0 {
+		env := maps.Clone(spec.Env)
+		if env == nil {
+			env = map[string]string{}
+		}
+		maps.Copy(env, paramEnv)
+		spec.Env = env
+	}
+	if req.Timeout > 0 && (spec.Timeout <= 0 || req.Timeout < spec.Timeout) {
+		spec.Timeout = req.Timeout
+	}
+	rr, runErr := runner.Run(ctx, spec)
+	res := &Result{}
+	if rr != nil {
+		res.ExitCode = rr.ExitCode
+		res.Stdout, res.Stderr = rr.Stdout, rr.Stderr
+		res.MetricsFilename = rr.MetricsFilename
+		res.Raw = rr.Metrics
+		res.Start, res.Duration = rr.Start, rr.Duration
+	}
+	if runErr != nil {
+		return res, mapRunnerError(runErr)
+	}
+	fams, err := exposition.Parse(rr.Metrics, exposition.Detect(rr.Metrics))
+	if err != nil {
+		return res, fmt.Errorf("%w: %w", ErrInvalidOutput, err)
+	}
+	res.Families = fams
+	return res, nil
+}
+
+// mapRunnerError turns the runner's sentinels into this package's, keeping
+// the runner's message (exit code, stderr tail) as it is.
+func mapRunnerError(err error) error {
+	switch {
+	case errors.Is(err, runner.ErrTimeout):
+		return kindError{ErrTimeout, err}
+	case errors.Is(err, runner.ErrOutputTooLarge):
+		return kindError{ErrOutputTooLarge, err}
+	case errors.Is(err, context.Canceled):
+		return err
+	default:
+		return kindError{ErrFailed, err}
+	}
+}
+
+// kindError classes err as one of this package's sentinels without adding
+// to its message.
+type kindError struct{ kind, err error }
+
+func (e kindError) Error() string        { return e.err.Error() }
+func (e kindError) Unwrap() error        { return e.err }
+func (e kindError) Is(target error) bool { return target == e.kind }
