@@ -365,8 +365,8 @@ func cmpFloat(a, b float64) int {
 func (p *parser) sample(ln string) error {
 	i := scanMetricName(ln)
 	name := ln[:i]
-	if i == len(ln) || (ln[i] != ' ' && ln[i] != '\t' && ln[i] != '{') {
-		if i < len(ln) && ln[i] == '"' || i == 0 && strings.HasPrefix(ln, "{") {
+	if i == 0 || i == len(ln) || (ln[i] != ' ' && ln[i] != '\t' && ln[i] != '{') {
+		if i == 0 && ln[0] == '{' {
 			return p.errf("quoted (UTF-8) metric names are not supported")
 		}
 		end := strings.IndexAny(ln, " \t{")
@@ -486,7 +486,7 @@ func (p *parser) labels(s string, dst []label) ([]label, string, error) {
 			return nil, "", p.errf("quoted (UTF-8) label names are not supported")
 		}
 		i := scanLabelName(s)
-		if i == 0 || i < len(s) && strings.IndexByte(" \t=", s[i]) < 0 {
+		if i == 0 || i < len(s) && strings.IndexByte(" \t=,}", s[i]) < 0 {
 			end := strings.IndexAny(s, " \t=,}")
 			if end <= 0 {
 				end = len(s)
