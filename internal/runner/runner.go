@@ -72,6 +72,12 @@ const metricsFileName = "metrics.prom"
 // full tail stays in Result.Stderr.
 const errTailBytes = 1024
 
+// minWaitDelay is the least time Run waits for stdout and stderr to reach
+// EOF after the group is dead. Only a process that left the group can hold
+// them longer, but on a loaded machine the copying goroutines may need a
+// moment to drain what the child wrote before it exited.
+const minWaitDelay = time.Second
+
 // pollInterval is how often the size of METRICS_FILE is checked while the
 // child runs, so a runaway writer is stopped early.
 const pollInterval = 20 * time.Millisecond
@@ -119,8 +125,8 @@ type Spec struct {
 	// Timeout bounds the run; 0 means no bound beyond ctx.
 	Timeout time.Duration
 	// KillGrace is the time between SIGTERM and SIGKILL to the group, and
-	// how long Run waits for stdout/stderr to close after the child exits
-	// (cmd.WaitDelay). Default 2s.
+	// how long (at least 1s) Run waits for stdout/stderr to close after the
+	// child exits (cmd.WaitDelay). Default 2s.
 	KillGrace time.Duration
 	// MaxOutputBytes caps the metrics, file or stdout. Default 16 MiB.
 	MaxOutputBytes int64
@@ -234,7 +240,7 @@ func Run(ctx context.Context, s Spec) (*Result, error) {
 		Stderr:      stderrTail,
 		Stdout:      stdoutTail,
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
-		WaitDelay:   s.KillGrace,
+		WaitDelay:   max(s.KillGrace, minWaitDelay),
 	}
 	if s.Output == OutputStdout {
 		stdoutMetrics = newCapBuffer(s.MaxOutputBytes, overflow)
@@ -287,6 +293,10 @@ func Run(ctx context.Context, s Spec) (*Result, error) {
 		return res, ctxError(ctx, context.Cause(runCtx))
 	case res.ExitCode != 0 || res.Signal != "":
 		return res, exitError(res)
+	case errors.Is(waitErr, exec.ErrWaitDelay) && stdoutMetrics != nil:
+		// The pipes were closed on a process that left the group: what
+		// was still unread is lost, so the metrics may be cut short.
+		return res, fmt.Errorf("%w: stdout was still open %s after the exporter exited (a process it started left its group); the metrics may be incomplete: %w", ErrExit, cmd.WaitDelay, waitErr)
 	case waitErr != nil && !errors.Is(waitErr, exec.ErrWaitDelay):
 		// Exit 0 but Wait failed otherwise (an I/O copy error): report it
 		// rather than pretend success.
