@@ -1,0 +1,364 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole metricwrap.yml.
+type Config struct {
+	Global GlobalConfig `yaml:"global"`
+	// ExportersDir is where exporters are discovered; empty means the caller's
+	// default (./exporters when it exists).
+	ExportersDir string                     `yaml:"exporters_dir,omitempty"`
+	Exporters    map[string]*ExporterConfig `yaml:"exporters,omitempty"`
+	Sinks        map[string]*SinkConfig     `yaml:"sinks,omitempty"`
+	Spool        SpoolConfig                `yaml:"spool"`
+	Jobs         map[string]*JobConfig      `yaml:"jobs,omitempty"`
+}
+
+// GlobalConfig holds the settings every exporter inherits.
+type GlobalConfig struct {
+	// Timeout bounds a run when the exporter sets none.
+	Timeout model.Duration `yaml:"timeout"`
+	// MaxConcurrency is the number of runs at once; 0 means unset, and the
+	// caller applies WORKERS or 2 x CPUs.
+	MaxConcurrency int `yaml:"max_concurrency,omitempty"`
+	// Labels are constant labels added to everything delivered to sinks.
+	Labels map[string]string `yaml:"labels,omitempty"`
+	// LabelsFromEnv maps a label name to the environment variable its value
+	// is read from at startup.
+	LabelsFromEnv map[string]string `yaml:"labels_from_env,omitempty"`
+	// Python is the interpreter for Python exporters; empty means
+	// METRICWRAP_PYTHON, then discovery on PATH.
+	Python         string         `yaml:"python,omitempty"`
+	KillGrace      model.Duration `yaml:"kill_grace"`
+	MaxOutputBytes Bytes          `yaml:"max_output_bytes"`
+	CaptureBytes   Bytes          `yaml:"capture_bytes"`
+	// EnvPassthrough names server environment variables every child gets.
+	EnvPassthrough []string `yaml:"env_passthrough,omitempty"`
+}
+
+// SpoolConfig bounds the durable queue of undelivered pushes.
+type SpoolConfig struct {
+	// Dir defaults to DefaultSpoolDir().
+	Dir      string         `yaml:"dir"`
+	MaxBytes Bytes          `yaml:"max_bytes"`
+	MaxAge   model.Duration `yaml:"max_age"`
+}
+
+// Defaults, applied to each section before it is decoded, so a key left out
+// keeps them.
+var (
+	DefaultGlobalConfig = GlobalConfig{
+		Timeout:        model.Duration(30 * time.Second),
+		KillGrace:      model.Duration(2 * time.Second),
+		MaxOutputBytes: 16 << 20,
+		CaptureBytes:   64 << 10,
+	}
+	// DefaultSpoolConfig leaves Dir empty: DefaultSpoolDir() fills it in
+	// when the config is loaded, from the environment of that moment.
+	DefaultSpoolConfig = SpoolConfig{
+		MaxBytes: 1 << 30,
+		MaxAge:   model.Duration(72 * time.Hour),
+	}
+)
+
+// DefaultSpoolDir is where undelivered pushes wait when spool.dir is not
+// set: $XDG_STATE_HOME/metricwrap/spool, else ~/.local/state/metricwrap/spool
+// (the XDG default), else metricwrap-spool under the temporary directory
+// when there is no home. Packaged services set spool.dir, typically
+// /var/lib/metricwrap/spool.
+func DefaultSpoolDir() string {
+	if s := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(s) {
+		return filepath.Join(s, "metricwrap", "spool")
+	}
+	if h, err := os.UserHomeDir(); err == nil && h != "" {
+		return filepath.Join(h, ".local", "state", "metricwrap", "spool")
+	}
+	return filepath.Join(os.TempDir(), "metricwrap-spool")
+}
+
+// Default is the configuration of an empty file: defaults everywhere, no
+// exporters, sinks or jobs (the maps are empty, not nil, so discovered
+// exporters can be added).
+func Default() *Config {
+	c := &Config{
+		Global:    DefaultGlobalConfig,
+		Exporters: map[string]*ExporterConfig{},
+		Sinks:     map[string]*SinkConfig{},
+		Spool:     DefaultSpoolConfig,
+		Jobs:      map[string]*JobConfig{},
+	}
+	c.Spool.Dir = DefaultSpoolDir()
+	return c
+}
+
+// Load reads and validates a config file. On failure the error is an Errors
+// listing every problem found, each with file, line and key.
+func Load(filename string) (*Config, error) {
+	data, err := os.ReadFile(filename)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return LoadBytes(filename, data)
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// LoadBytes is Load for a file already read; filename is only used in
+// messages. ${VAR} references in values are expanded from the environment
+// first.
+func LoadBytes(filename string, data []byte) (*Config, error) {
+	d := newDecoder(filename)
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return Default(), nil
+		}
+		return nil, Errors{syntaxError(filename, err)}
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case err == nil:
+		return nil, Errors{{File: filename, Line: extra.Line, Msg: "more than one YAML document"}}
+	case !errors.Is(err, io.EOF):
+		return nil, Errors{syntaxError(filename, err)}
+	}
+	d.expandTree(&doc, "", os.LookupEnv, 0)
+	c := Default()
+	if len(doc.Content) > 0 {
+		c.decodeNode(d, doc.Content[0], "")
+	}
+	if err := d.err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func syntaxError(filename string, err error) *Error {
+	e := &Error{File: filename, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+		e.Msg = m[2]
+	}
+	return e
+}
+
+// UnmarshalYAML decodes and validates a whole config strictly, without
+// environment expansion (that is Load's job). The error is an Errors.
+func (c *Config) UnmarshalYAML(n *yaml.Node) error {
+	d := newDecoder("")
+	c.decodeNode(d, n, "")
+	return d.err()
+}
+
+func (c *Config) decodeNode(d *decoder, n *yaml.Node, path string) {
+	*c = *Default()
+	d.decodeFields(n, path, reflect.ValueOf(c).Elem())
+	if c.Exporters == nil {
+		c.Exporters = map[string]*ExporterConfig{}
+	}
+	if c.Sinks == nil {
+		c.Sinks = map[string]*SinkConfig{}
+	}
+	if c.Jobs == nil {
+		c.Jobs = map[string]*JobConfig{}
+	}
+	c.validate(d)
+}
+
+// validate checks what crosses sections: names, and references to sinks.
+func (c *Config) validate(d *decoder) {
+	for _, name := range sortedKeys(c.Exporters) {
+		e := c.Exporters[name]
+		p := join("exporters", name)
+		if !nameRE.MatchString(name) {
+			d.errorf(p, "invalid exporter name %q (want %s)", name, nameRE)
+		}
+		if e.Job == "" {
+			e.Job = name
+		}
+		c.checkSinkRefs(d, join(p, "sinks"), e.Sinks)
+	}
+	for _, name := range sortedKeys(c.Sinks) {
+		if !nameRE.MatchString(name) {
+			d.errorf(join("sinks", name), "invalid sink name %q (want %s)", name, nameRE)
+		}
+	}
+	for _, name := range sortedKeys(c.Jobs) {
+		p := join("jobs", name)
+		if !nameRE.MatchString(name) {
+			d.errorf(p, "invalid job name %q (want %s)", name, nameRE)
+		}
+		c.checkSinkRefs(d, join(p, "sinks"), c.Jobs[name].Sinks)
+	}
+	checkJobMetricConflicts(d, c.Jobs)
+}
+
+func (c *Config) checkSinkRefs(d *decoder, path string, refs []string) {
+	seen := map[string]bool{}
+	for i, s := range refs {
+		p := index(path, i)
+		switch {
+		case seen[s]:
+			d.errorf(p, "sink %q listed twice", s)
+		case c.Sinks[s] == nil:
+			d.errorf(p, "undefined sink %q (define it under sinks)", s)
+		}
+		seen[s] = true
+	}
+}
+
+// nameRE is what exporter, sink and job names look like: nothing that could
+// name a path.
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// UnmarshalYAML decodes the global section on its own.
+func (g *GlobalConfig) UnmarshalYAML(n *yaml.Node) error {
+	d := newDecoder("")
+	g.decodeNode(d, n, "")
+	return d.err()
+}
+
+func (g *GlobalConfig) decodeNode(d *decoder, n *yaml.Node, path string) {
+	*g = DefaultGlobalConfig
+	d.decodeFields(n, path, reflect.ValueOf(g).Elem())
+	if g.Timeout <= 0 {
+		d.errorf(join(path, "timeout"), "must be greater than zero")
+	}
+	if g.KillGrace <= 0 {
+		d.errorf(join(path, "kill_grace"), "must be greater than zero")
+	}
+	if g.MaxConcurrency < 0 {
+		d.errorf(join(path, "max_concurrency"), "must not be negative (0 means WORKERS or 2 x CPUs)")
+	}
+	if g.MaxOutputBytes <= 0 {
+		d.errorf(join(path, "max_output_bytes"), "must be greater than zero")
+	}
+	if g.CaptureBytes <= 0 {
+		d.errorf(join(path, "capture_bytes"), "must be greater than zero")
+	}
+	checkLabelNames(d, join(path, "labels"), g.Labels)
+	checkLabelNames(d, join(path, "labels_from_env"), g.LabelsFromEnv)
+	for _, l := range sortedKeys(g.LabelsFromEnv) {
+		if v := g.LabelsFromEnv[l]; !envNameRE.MatchString(v) {
+			d.errorf(join(join(path, "labels_from_env"), l), "invalid environment variable name %q", v)
+		}
+	}
+	checkPassthrough(d, join(path, "env_passthrough"), g.EnvPassthrough)
+}
+
+// UnmarshalYAML decodes the spool section on its own.
+func (s *SpoolConfig) UnmarshalYAML(n *yaml.Node) error {
+	d := newDecoder("")
+	s.decodeNode(d, n, "")
+	return d.err()
+}
+
+func (s *SpoolConfig) decodeNode(d *decoder, n *yaml.Node, path string) {
+	*s = DefaultSpoolConfig
+	s.Dir = DefaultSpoolDir()
+	d.decodeFields(n, path, reflect.ValueOf(s).Elem())
+	if s.Dir == "" {
+		d.errorf(join(path, "dir"), "must not be empty")
+	}
+	if s.MaxBytes <= 0 {
+		d.errorf(join(path, "max_bytes"), "must be greater than zero")
+	}
+	if s.MaxAge <= 0 {
+		d.errorf(join(path, "max_age"), "must be greater than zero")
+	}
+}
+
+var labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
+func checkLabelNames[V any](d *decoder, path string, m map[string]V) {
+	for _, l := range sortedKeys(m) {
+		switch {
+		case !labelNameRE.MatchString(l):
+			d.errorf(join(path, l), "invalid label name %q", l)
+		case strings.HasPrefix(l, "__"):
+			d.errorf(join(path, l), "label name %q is reserved (starts with __)", l)
+		}
+	}
+}
+
+// String is the config as YAML with secrets hidden: Secret values print as
+// <secret>, exporter env values (often tokens from ${VAR}) as <hidden>, and
+// passwords in URLs as xxxxx.
+func (c *Config) String() string {
+	cp := *c
+	cp.Exporters = make(map[string]*ExporterConfig, len(c.Exporters))
+	for name, e := range c.Exporters {
+		ec := *e
+		if e.Env != nil {
+			ec.Env = make(map[string]string, len(e.Env))
+			for k := range e.Env {
+				ec.Env[k] = "<hidden>"
+			}
+		}
+		ec.Scrape = redactURL(e.Scrape)
+		cp.Exporters[name] = &ec
+	}
+	cp.Sinks = make(map[string]*SinkConfig, len(c.Sinks))
+	for name, s := range c.Sinks {
+		sc := *s
+		sc.URL = redactURL(s.URL)
+		sc.Endpoint = redactURL(s.Endpoint)
+		cp.Sinks[name] = &sc
+	}
+	type plain Config // without MarshalYAML, which calls String
+	out, err := yaml.Marshal((*plain)(&cp))
+	if err != nil {
+		return fmt.Sprintf("<config: %v>", err)
+	}
+	return string(out)
+}
+
+// MarshalYAML hides the same secrets as String.
+func (c *Config) MarshalYAML() (any, error) {
+	var n yaml.Node
+	if err := yaml.Unmarshal([]byte(c.String()), &n); err != nil {
+		return nil, err
+	}
+	if len(n.Content) == 0 {
+		return map[string]any{}, nil
+	}
+	return n.Content[0], nil
+}
+
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}

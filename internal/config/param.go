@@ -1,0 +1,124 @@
+package config
+
+import (
+	"reflect"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// How a parameter value reaches a child process.
+const (
+	PassAsArg = "arg"
+	PassAsEnv = "env"
+)
+
+// DefaultArgFormat is how a pass_as arg parameter is written when `arg:` is
+// not set: one argument `--NAME=VALUE`, which argparse, click, kingpin and
+// getopt_long all read.
+const DefaultArgFormat = "--{name}={value}"
+
+// ParamConfig declares one query parameter of an exporter.
+type ParamConfig struct {
+	// Pattern must match the whole value: it is anchored as ^(?:Pattern)$.
+	// Empty accepts any value.
+	Pattern string `yaml:"pattern,omitempty"`
+	// Regexp is Pattern compiled and anchored; nil when Pattern is empty.
+	Regexp   *regexp.Regexp `yaml:"-"`
+	Required bool           `yaml:"required,omitempty"`
+	// Default is used when the request leaves the parameter out; it must
+	// match Pattern.
+	Default string `yaml:"default,omitempty"`
+	// PassAs is PassAsArg or PassAsEnv.
+	PassAs string `yaml:"pass_as,omitempty"`
+	// Env is the variable of a pass_as env parameter; loading sets it to the
+	// upper-cased parameter name when not given.
+	Env string `yaml:"env,omitempty"`
+	// Arg is the argument format of a pass_as arg parameter, with {name} and
+	// {value} placeholders; a space splits it into separate arguments, so
+	// `--{name} {value}` gives two. Loading sets it to DefaultArgFormat when
+	// not given.
+	Arg string `yaml:"arg,omitempty"`
+}
+
+// DefaultParamConfig is applied to each parameter before decoding.
+var DefaultParamConfig = ParamConfig{PassAs: PassAsArg}
+
+// Args formats a pass_as arg parameter's value as the child's arguments.
+// The value is substituted into each argument whole, never split.
+func (p *ParamConfig) Args(name, value string) []string {
+	format := p.Arg
+	if format == "" {
+		format = DefaultArgFormat
+	}
+	r := strings.NewReplacer("{name}", name, "{value}", value)
+	fields := strings.Fields(format)
+	out := make([]string, len(fields))
+	for i, f := range fields {
+		out[i] = r.Replace(f)
+	}
+	return out
+}
+
+// Match reports whether v is allowed by the pattern.
+func (p *ParamConfig) Match(v string) bool {
+	return p.Regexp == nil || p.Regexp.MatchString(v)
+}
+
+// UnmarshalYAML decodes and validates one parameter on its own.
+func (p *ParamConfig) UnmarshalYAML(n *yaml.Node) error {
+	d := newDecoder("")
+	p.decodeNode(d, n, "")
+	return d.err()
+}
+
+var placeholderRE = regexp.MustCompile(`\{[^{}]*\}`)
+
+func (p *ParamConfig) decodeNode(d *decoder, n *yaml.Node, path string) {
+	*p = DefaultParamConfig
+	d.decodeFields(n, path, reflect.ValueOf(p).Elem())
+	if p.Pattern != "" {
+		if _, err := regexp.Compile(p.Pattern); err != nil {
+			d.errorf(join(path, "pattern"), "invalid pattern %q: %v", p.Pattern, err)
+		} else {
+			p.Regexp = regexp.MustCompile("^(?:" + p.Pattern + ")$")
+		}
+	}
+	switch p.PassAs {
+	case PassAsArg:
+		if d.has(join(path, "env")) {
+			d.errorf(join(path, "env"), "only valid with pass_as: env")
+		}
+		if p.Arg == "" {
+			p.Arg = DefaultArgFormat
+		}
+		p.checkArg(d, join(path, "arg"))
+	case PassAsEnv:
+		if d.has(join(path, "arg")) {
+			d.errorf(join(path, "arg"), "only valid with pass_as: arg")
+		}
+	default:
+		d.errorf(join(path, "pass_as"), "invalid pass_as %q (want arg or env)", p.PassAs)
+	}
+	if d.has(join(path, "default")) {
+		switch {
+		case p.Required:
+			d.errorf(join(path, "default"), "a required parameter cannot have a default")
+		case p.Regexp != nil && !p.Regexp.MatchString(p.Default):
+			d.errorf(join(path, "default"), "default %q does not match pattern %q", p.Default, p.Pattern)
+		}
+	}
+}
+
+func (p *ParamConfig) checkArg(d *decoder, path string) {
+	if !strings.Contains(p.Arg, "{value}") {
+		d.errorf(path, "format %q has no {value}", p.Arg)
+		return
+	}
+	for _, ph := range placeholderRE.FindAllString(p.Arg, -1) {
+		if ph != "{name}" && ph != "{value}" {
+			d.errorf(path, "unknown placeholder %s in %q (want {name} or {value})", ph, p.Arg)
+		}
+	}
+}
