@@ -95,6 +95,7 @@ type serializer struct {
 	defaults []dim
 	dims     []dim
 	scratch  []byte
+	qbuf     []byte // the quantile dimension's value, reused per line
 	ts       []byte
 }
 
@@ -119,6 +120,9 @@ type serializer struct {
 // by key, so the same input always gives the same bytes.
 func Serialize(families []*dto.MetricFamily, cfg Config, counters Counters) *Lines {
 	s := &serializer{cfg: cfg, counters: counters, out: &Lines{}}
+	lines, size := estimate(families, cfg)
+	s.out.buf = make([]byte, 0, size)
+	s.out.ends = make([]int, 0, lines)
 	keys := make([]string, 0, len(cfg.DefaultDimensions))
 	for k := range cfg.DefaultDimensions {
 		keys = append(keys, k)
@@ -139,6 +143,29 @@ func Serialize(families []*dto.MetricFamily, cfg Config, counters Counters) *Lin
 		s.family(f)
 	}
 	return s.out
+}
+
+// estimate guesses the number of lines and bytes from each family's first
+// metric, so that the buffer rarely grows (growing copies megabytes).
+func estimate(families []*dto.MetricFamily, cfg Config) (lines, size int) {
+	fixed := len(cfg.Prefix) + 48 + timestampWidth
+	for k, v := range cfg.DefaultDimensions {
+		fixed += len(k) + len(v) + 2
+	}
+	for _, f := range families {
+		if len(f.Metric) == 0 {
+			continue
+		}
+		m := f.Metric[0]
+		per := fixed + len(f.GetName())
+		for _, lp := range m.GetLabel() {
+			per += len(lp.GetName()) + len(lp.GetValue()) + 4
+		}
+		n := 1 + len(m.GetSummary().GetQuantile())
+		lines += n * len(f.Metric)
+		size += n * len(f.Metric) * per
+	}
+	return lines, size + size/8
 }
 
 func (s *serializer) hasDim(dims []dim, key string) bool {
@@ -204,7 +231,8 @@ func (s *serializer) family(f *dto.MetricFamily) {
 					continue
 				}
 				lo, hi = math.Min(lo, v), math.Max(hi, v)
-				qd := dim{key: "quantile", val: strconv.AppendFloat(nil, qv.GetQuantile(), 'g', -1, 64)}
+				s.qbuf = strconv.AppendFloat(s.qbuf[:0], qv.GetQuantile(), 'g', -1, 64)
+				qd := dim{key: "quantile", val: s.qbuf}
 				s.gaugeDims(f, &q, m, v, &qd)
 			}
 			s.summaryLine(f, &base, m, float64(sm.GetSampleCount()), sm.GetSampleSum(), lo, hi)
