@@ -66,12 +66,13 @@ type builtinExporter struct {
 	name, job string
 	timeout   time.Duration
 	b         Builtin
+	params    Params
 }
 
 func (e *builtinExporter) Name() string   { return e.name }
 func (e *builtinExporter) Kind() string   { return KindBuiltin }
 func (e *builtinExporter) Job() string    { return e.job }
-func (e *builtinExporter) Params() Params { return e.b.Params() }
+func (e *builtinExporter) Params() Params { return e.params }
 
 func (e *builtinExporter) Run(ctx context.Context, req *Request) (*Result, error) {
 	ctx, cancel := withTimeout(ctx, req.Timeout, e.timeout)

@@ -1,14 +1,14 @@
 package exporter
 
 import (
-	"bytes"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/metricwrap/metricwrap/python"
 )
 
 // Found is an exporter discovered in the exporters directory.
@@ -20,10 +20,6 @@ type Found struct {
 	// original layout), run by the bundled Python runner.
 	Class bool
 }
-
-// exporterClassRE spots the original layout's `class X(Exporter)` (or a
-// subclass of a subclass named *Exporter) without importing the module.
-var exporterClassRE = regexp.MustCompile(`(?m)^class\s+\w+\s*\([^)]*Exporter[^)]*\)\s*:`)
 
 // notExporters are files of the original layout that are support code.
 var notExporters = map[string]bool{"exporter": true, "__init__": true, "lib": true, "__pycache__": true}
@@ -133,7 +129,7 @@ func inspect(path, name, ext string) (Found, bool) {
 		if err != nil {
 			return Found{}, false
 		}
-		return Found{Name: name, Path: path, Class: exporterClassRE.Match(data) && !bytes.Contains(data, []byte("class Exporter("))}, true
+		return Found{Name: name, Path: path, Class: python.IsExporterModule(data)}, true
 	case ".sh":
 		return Found{Name: name, Path: path}, true
 	case "":

@@ -26,9 +26,26 @@ type Param struct {
 	Pattern  *regexp.Regexp
 	Required bool
 	Default  string
-	// PassAs is PassAsArg (--NAME=VALUE) or PassAsEnv (variable Env).
+	// PassAs is PassAsArg (see Format) or PassAsEnv (variable Env).
 	PassAs string
 	Env    string
+	// Format turns a value into arguments; nil gives one `--NAME=VALUE`.
+	Format func(value string) []string
+}
+
+// anyParam is the key of a Params entry that accepts parameters not
+// declared by name: its Pattern checks their values, and their names must
+// match openNameRE. Discovered exporters use it to keep the original tool's
+// `?--target=x` URLs working.
+const anyParam = "*"
+
+var openNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,63}$`)
+
+// OpenParams accepts any parameter whose name is a plain word and whose
+// value matches the original tool's own filter (^[a-zA-Z0-9\-_\.\,\:]+$),
+// passed as --NAME=VALUE.
+func OpenParams() Params {
+	return Params{anyParam: {Name: anyParam, Pattern: regexp.MustCompile(`^[a-zA-Z0-9\-_.,:]+$`), PassAs: PassAsArg}}
 }
 
 // Params is the set of parameters an exporter declares, by name.
@@ -70,8 +87,12 @@ func (ps Params) Check(q url.Values) (map[string]string, error) {
 		}
 		name := strings.TrimPrefix(raw, "--")
 		p, ok := ps[name]
-		if !ok {
-			return nil, &ParamError{Param: printable(raw), Msg: "unknown parameter"}
+		if !ok || name == anyParam {
+			open, isOpen := ps[anyParam]
+			if !isOpen || !openNameRE.MatchString(name) {
+				return nil, &ParamError{Param: printable(raw), Msg: "unknown parameter"}
+			}
+			p = &Param{Name: name, Pattern: open.Pattern, PassAs: open.PassAs}
 		}
 		vals := q[raw]
 		if _, dup := out[name]; dup || len(vals) != 1 {
@@ -89,7 +110,7 @@ func (ps Params) Check(q url.Values) (map[string]string, error) {
 	sort.Strings(names)
 	for _, n := range names {
 		p := ps[n]
-		if _, ok := out[n]; ok {
+		if _, ok := out[n]; ok || n == anyParam {
 			continue
 		}
 		switch {
@@ -128,11 +149,14 @@ func (ps Params) Apply(values map[string]string) (args []string, env map[string]
 	env = map[string]string{}
 	for _, n := range names {
 		p := ps[n]
-		if p != nil && p.PassAs == PassAsEnv {
+		switch {
+		case p != nil && p.PassAs == PassAsEnv:
 			env[p.envName()] = values[n]
-			continue
+		case p != nil && p.Format != nil:
+			args = append(args, p.Format(values[n])...)
+		default:
+			args = append(args, "--"+n+"="+values[n])
 		}
-		args = append(args, "--"+n+"="+values[n])
 	}
 	return args, env
 }

@@ -10,8 +10,8 @@ import (
 
 func testParams() Params {
 	return Params{
-		"target": {Name: "target", Pattern: regexp.MustCompile(`^(?:[A-Za-z0-9.-]+)$`), Required: true},
-		"region": {Name: "region", Pattern: regexp.MustCompile(`^(?:eu|us)$`), Default: "eu", PassAs: PassAsEnv, Env: "REGION"},
+		"target":  {Name: "target", Pattern: regexp.MustCompile(`^(?:[A-Za-z0-9.-]+)$`), Required: true},
+		"region":  {Name: "region", Pattern: regexp.MustCompile(`^(?:eu|us)$`), Default: "eu", PassAs: PassAsEnv, Env: "REGION"},
 		"verbose": {Name: "verbose"},
 	}
 }
@@ -86,6 +86,28 @@ func TestValidName(t *testing.T) {
 	} {
 		if got := ValidName(name); got != want {
 			t.Errorf("ValidName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestOpenParams(t *testing.T) {
+	ps := OpenParams()
+	got, err := ps.Check(url.Values{"--target": {"core-sw01"}, "port": {"22"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"target": "core-sw01", "port": "22"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v", got)
+	}
+	args, _ := ps.Apply(got)
+	if want := []string{"--port=22", "--target=core-sw01"}; !reflect.DeepEqual(args, want) {
+		t.Fatalf("args %v", args)
+	}
+	for _, q := range []url.Values{
+		{"target": {"a b"}}, {"target": {"$(id)"}}, {"*": {"x"}}, {"a;b": {"x"}}, {"target": {""}},
+	} {
+		if _, err := ps.Check(q); err == nil {
+			t.Errorf("%v accepted", q)
 		}
 	}
 }

@@ -1,0 +1,356 @@
+package exporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/metricwrap/metricwrap/internal/config"
+	"github.com/metricwrap/metricwrap/internal/exposition"
+	"github.com/metricwrap/metricwrap/internal/runner"
+	"github.com/metricwrap/metricwrap/python"
+)
+
+// BuildOptions are what Build needs besides the config.
+type BuildOptions struct {
+	// ConfigFile names the config in error messages.
+	ConfigFile string
+	// ExportersDir overrides the config's exporters_dir (--exporters.dir).
+	// When both are empty, ./exporters is used if it exists.
+	ExportersDir string
+	// Python finds the interpreter and the bundled runner for Python
+	// exporters, on first use; nil disables Python class exporters.
+	Python PythonFinder
+	// TempDir is the parent of each run's private directory.
+	TempDir string
+	// Getenv reads labels_from_env; nil means os.Getenv.
+	Getenv func(string) string
+	Logger *slog.Logger
+}
+
+// PythonFinder resolves, once, what Python exporters run with.
+type PythonFinder interface {
+	// Interpreter returns a python3 that can import prometheus_client.
+	Interpreter() (string, error)
+	// Runner returns the path of the bundled runner script.
+	Runner() (string, error)
+}
+
+// Build makes the exporter set a config describes: the configured exporters
+// and those discovered in the exporters directory (the config wins on a
+// name clash). Every error found is returned, joined.
+func Build(cfg *config.Config, o BuildOptions) (*Set, error) {
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	labels := constLabels(cfg, o.Getenv)
+	var errs []error
+	var entries []*Entry
+	names := make([]string, 0, len(cfg.Exporters))
+	for n := range cfg.Exporters {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		e, err := fromConfig(name, cfg.Exporters[name], cfg, o)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		entries = append(entries, withLabels(e, labels))
+	}
+
+	dir := o.ExportersDir
+	if dir == "" {
+		dir = cfg.ExportersDir
+	}
+	if dir == "" {
+		dir = "exporters"
+	}
+	found, err := Discover(dir)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("exporters directory %s: %w", dir, err))
+	}
+	for _, f := range found {
+		if _, configured := cfg.Exporters[f.Name]; configured {
+			continue
+		}
+		entries = append(entries, withLabels(discovered(f, cfg, o), labels))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return NewSet(entries...)
+}
+
+// constLabels are global.labels plus global.labels_from_env for variables
+// that are set.
+func constLabels(cfg *config.Config, getenv func(string) string) map[string]string {
+	out := map[string]string{}
+	for k, v := range cfg.Global.Labels {
+		out[k] = v
+	}
+	for label, env := range cfg.Global.LabelsFromEnv {
+		if v := getenv(env); v != "" {
+			out[label] = v
+		}
+	}
+	return out
+}
+
+func fromConfig(name string, ec *config.ExporterConfig, cfg *config.Config, o BuildOptions) (*Entry, error) {
+	g := &cfg.Global
+	entry := &Entry{
+		Timeout:        ec.EffectiveTimeout(g),
+		CacheTTL:       time.Duration(ec.CacheTTL),
+		StaleOnError:   ec.StaleOnError,
+		Schedule:       time.Duration(ec.Schedule),
+		ScheduleParams: ec.ScheduleParams,
+		Sinks:          ec.Sinks,
+		Source:         "config",
+	}
+	job := ec.Job
+	if job == "" {
+		job = name
+	}
+	params := paramsFromConfig(ec.Params)
+	where := func(err error) error {
+		return fmt.Errorf("%s: exporters.%s: %w", o.ConfigFile, name, err)
+	}
+	switch ec.Kind() {
+	case config.KindBuiltin:
+		factory, ok := lookupBuiltin(ec.Builtin)
+		if !ok {
+			return nil, where(fmt.Errorf("unknown built-in %q (known: %v)", ec.Builtin, Builtins()))
+		}
+		var opts *yaml.Node
+		if ec.Options.Kind != 0 {
+			opts = &ec.Options
+		}
+		b, err := factory(opts)
+		if err != nil {
+			if opts != nil {
+				return nil, fmt.Errorf("%s:%d: exporters.%s.%w", o.ConfigFile, opts.Line, name, err)
+			}
+			return nil, where(err)
+		}
+		if len(params) == 0 {
+			params = b.Params()
+		} else if err := narrows(params, b.Params()); err != nil {
+			return nil, where(err)
+		}
+		entry.Exporter = &builtinExporter{name: name, job: job, timeout: entry.Timeout, b: b, params: params}
+	case config.KindCommand, config.KindPython:
+		pe := &processExporter{name: name, kind: ec.Kind(), job: job, params: params, spec: runnerSpec(name, ec, g, o)}
+		if ec.Kind() == config.KindCommand {
+			pe.argv = commandArgv(ec.Command, o.Python)
+		} else {
+			pe.argv = pythonArgv(ec.Python, o.Python)
+			if ec.Job == "" {
+				pe.job = pythonJob(ec.Python)
+			}
+		}
+		entry.Exporter = pe
+	case config.KindScrape:
+		u, err := url.Parse(ec.Scrape)
+		if err != nil {
+			return nil, where(err)
+		}
+		entry.Exporter = &scrapeExporter{
+			name: name, job: job, url: u, params: params, timeout: entry.Timeout,
+			maxBytes: int64(ec.EffectiveMaxOutputBytes(g)),
+			client:   &http.Client{},
+		}
+	default:
+		return nil, where(errors.New("no kind: set one of builtin, command, python or scrape"))
+	}
+	return entry, nil
+}
+
+// narrows checks that the config declares only parameters the built-in
+// accepts (the config may tighten their patterns).
+func narrows(cfg, builtin Params) error {
+	for n := range cfg {
+		if _, ok := builtin[n]; !ok {
+			return fmt.Errorf("params.%s: the built-in takes no such parameter", n)
+		}
+	}
+	return nil
+}
+
+func paramsFromConfig(pcs map[string]*config.ParamConfig) Params {
+	if len(pcs) == 0 {
+		return nil
+	}
+	ps := make(Params, len(pcs))
+	for n, pc := range pcs {
+		p := &Param{Name: n, Pattern: pc.Regexp, Required: pc.Required, Default: pc.Default, PassAs: pc.PassAs, Env: pc.Env}
+		if pc.PassAs != config.PassAsEnv {
+			name, pc := n, pc
+			p.Format = func(v string) []string { return pc.Args(name, v) }
+		}
+		ps[n] = p
+	}
+	return ps
+}
+
+func runnerSpec(name string, ec *config.ExporterConfig, g *config.GlobalConfig, o BuildOptions) runner.Spec {
+	out := runner.OutputFile
+	switch ec.Output {
+	case config.OutputStdout:
+		out = runner.OutputStdout
+	case config.OutputSeed:
+		out = runner.OutputSeed
+	}
+	return runner.Spec{
+		Name:           name,
+		Dir:            ec.Dir,
+		Env:            ec.Env,
+		Passthrough:    ec.EffectiveEnvPassthrough(g),
+		Output:         out,
+		Timeout:        ec.EffectiveTimeout(g),
+		KillGrace:      ec.EffectiveKillGrace(g),
+		MaxOutputBytes: int64(ec.EffectiveMaxOutputBytes(g)),
+		CaptureBytes:   int(g.CaptureBytes),
+		TempDir:        o.TempDir,
+	}
+}
+
+// commandArgv runs the configured command. A command whose program is
+// literally python3 (or python) runs under the interpreter metricwrap picks
+// for Python exporters (SPEC 2.3), since the first python3 on PATH may lack
+// prometheus_client; when none is found the name is used as written.
+func commandArgv(command []string, py PythonFinder) func(bool) (string, []string, error) {
+	prog, args := command[0], command[1:]
+	return func(bool) (string, []string, error) {
+		if py != nil && (prog == "python3" || prog == "python") {
+			if interp, err := py.Interpreter(); err == nil {
+				return interp, args, nil
+			}
+		}
+		return prog, args, nil
+	}
+}
+
+// pythonArgv runs a module of the original layout (DIR/NAME.py or
+// DIR/NAME/NAME.py) through the bundled runner.
+func pythonArgv(file string, py PythonFinder) func(bool) (string, []string, error) {
+	dir, name, splitErr := python.Split(file)
+	return func(debug bool) (string, []string, error) {
+		if splitErr != nil {
+			return "", nil, splitErr
+		}
+		if py == nil {
+			return "", nil, errors.New("python exporters are not available here")
+		}
+		interp, err := py.Interpreter()
+		if err != nil {
+			return "", nil, err
+		}
+		script, err := py.Runner()
+		if err != nil {
+			return "", nil, err
+		}
+		return interp, python.RunnerArgs(script, dir, name, debug), nil
+	}
+}
+
+// pythonJob is the job_name a Python class exporter sets, as the original
+// tool pushed under it; it is read from the source, never by running it.
+func pythonJob(file string) string {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return python.DefaultJobName
+	}
+	return python.JobName(src)
+}
+
+// DefaultPython finds the interpreter (explicit, else METRICWRAP_PYTHON,
+// else the first python3 on PATH that imports prometheus_client) and
+// installs the bundled runner in the user's cache directory, each on first
+// use only.
+func DefaultPython(explicit string) PythonFinder { return &pythonFinder{explicit: explicit} }
+
+type pythonFinder struct {
+	explicit string
+	once     sync.Once
+	runner   string
+	err      error
+}
+
+func (p *pythonFinder) Interpreter() (string, error) { return python.FindInterpreter(p.explicit) }
+
+func (p *pythonFinder) Runner() (string, error) {
+	p.once.Do(func() {
+		dir, err := python.DefaultDir()
+		if err != nil {
+			p.err = err
+			return
+		}
+		p.runner, p.err = python.Install(dir)
+	})
+	return p.runner, p.err
+}
+
+// discovered makes an exporter of a file found in the exporters directory,
+// with the global settings and open parameters (SPEC 2.1).
+func discovered(f Found, cfg *config.Config, o BuildOptions) *Entry {
+	ec := &config.ExporterConfig{Output: config.OutputFile}
+	g := &cfg.Global
+	pe := &processExporter{name: f.Name, job: f.Name, params: OpenParams(), spec: runnerSpec(f.Name, ec, g, o)}
+	switch {
+	case f.Class:
+		pe.kind = KindPython
+		pe.job = pythonJob(f.Path)
+		pe.argv = pythonArgv(f.Path, o.Python)
+	case filepath.Ext(f.Path) == ".py":
+		pe.kind = KindCommand
+		pe.argv = commandArgv([]string{"python3", f.Path}, o.Python)
+	case filepath.Ext(f.Path) == ".sh":
+		pe.kind = KindCommand
+		pe.argv = commandArgv([]string{"/bin/sh", f.Path}, nil)
+	default:
+		pe.kind = KindCommand
+		abs, err := filepath.Abs(f.Path)
+		if err != nil {
+			abs = f.Path
+		}
+		pe.argv = commandArgv([]string{abs}, nil)
+	}
+	return &Entry{Exporter: pe, Timeout: ec.EffectiveTimeout(g), Source: f.Path}
+}
+
+// labeledExporter adds constant labels to every successful run's families,
+// never replacing a label the exporter set itself.
+type labeledExporter struct {
+	Exporter
+	labels map[string]string
+}
+
+func withLabels(e *Entry, labels map[string]string) *Entry {
+	if len(labels) > 0 {
+		e.Exporter = &labeledExporter{Exporter: e.Exporter, labels: labels}
+	}
+	return e
+}
+
+func (l *labeledExporter) Run(ctx context.Context, req *Request) (*Result, error) {
+	res, err := l.Exporter.Run(ctx, req)
+	if err == nil && res != nil {
+		exposition.AddLabels(res.Families, l.labels)
+	}
+	return res, err
+}
