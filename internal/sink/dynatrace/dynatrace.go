@@ -117,7 +117,7 @@ func New(o Options) (*Sink, error) {
 		}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "metricwrap_dynatrace_lines_dropped_total", ConstLabels: labels,
-			Help: "Samples not sent because the protocol cannot carry them, by reason.",
+			Help: "Samples (or, for dimension_limit, dimensions) not sent because the protocol cannot carry them, by reason.",
 		}, []string{"reason"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "metricwrap_dynatrace_requests_total", ConstLabels: labels,

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/goleak"
 
 	"github.com/metricwrap/metricwrap/internal/sink"
 	"github.com/metricwrap/metricwrap/internal/sink/dynatrace"
@@ -111,6 +112,8 @@ func stripTS(lines []string) []string {
 	}
 	return out
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestPushToken(t *testing.T) {
 	tests := []struct {
@@ -476,5 +479,38 @@ func TestOneAgentAnswerSpellings(t *testing.T) {
 				t.Errorf("lines ok = %v, want 4", got)
 			}
 		})
+	}
+}
+
+func TestPushConcurrent(t *testing.T) {
+	fake := dtfake.New(token)
+	e := newEnv(t, fake, dynatrace.Options{Token: token, StateFile: filepath.Join(t.TempDir(), "state.json")})
+	batches := make([]*sink.Batch, 8)
+	for i := range batches {
+		batches[i] = batch(t, counterText(float64(i)*10, 1)+gauges(20))
+	}
+	var wg sync.WaitGroup
+	for _, b := range batches {
+		wg.Go(func() {
+			if err := e.sink.Push(context.Background(), b); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	// Whatever the order, the deltas of series q=0 add up to the distance
+	// between the first value seen and the last, unless a value arrived
+	// below its predecessor (read as a reset); q=1 never moves.
+	counts := 0
+	for _, l := range fake.Lines() {
+		if strings.HasPrefix(l, "jobs_total,q=1 ") && !strings.HasPrefix(l, "jobs_total,q=1 count,delta=0") {
+			t.Errorf("unchanged series sent %q", l)
+		}
+		if strings.HasPrefix(l, "jobs_total,q=0 ") {
+			counts++
+		}
+	}
+	if counts != 7 {
+		t.Errorf("series q=0 sent %d deltas, want 7 (one per batch after the first)", counts)
 	}
 }

@@ -253,7 +253,7 @@ func (s *serializer) gaugeDims(f *dto.MetricFamily, k *key, m *dto.Metric, v flo
 		s.out.drop(DropNonFinite)
 		return
 	}
-	start, _ := s.begin(f, k, m, extra)
+	start := s.begin(f, k, m, extra)
 	s.finish(start, appendFloat(append(s.out.buf, " gauge,"...), v))
 }
 
@@ -271,12 +271,12 @@ func (s *serializer) counter(f *dto.MetricFamily, k *key, m *dto.Metric) {
 	// first sighting of every series sends nothing.
 	metaDone := k.meta
 	k.meta = true
-	start, series := s.begin(f, k, m, nil)
+	start := s.begin(f, k, m, nil)
 	k.meta = metaDone
 	var delta float64
 	ok := false
 	if s.counters != nil {
-		delta, ok = s.counters.Delta(s.out.buf[series:], v)
+		delta, ok = s.counters.Delta(s.out.buf[start:], v) // the series: "key,dims"
 	}
 	if !ok || delta < 0 || math.IsNaN(delta) || math.IsInf(delta, 0) {
 		s.out.buf = s.out.buf[:start]
@@ -310,7 +310,7 @@ func (s *serializer) summaryLine(f *dto.MetricFamily, k *key, m *dto.Metric, cou
 	if math.IsNaN(hi) || math.IsInf(hi, 0) || hi < mean {
 		hi = mean
 	}
-	start, _ := s.begin(f, k, m, nil)
+	start := s.begin(f, k, m, nil)
 	b := append(s.out.buf, " gauge,min="...)
 	b = append(appendFloat(b, lo), ",max="...)
 	b = append(appendFloat(b, hi), ",sum="...)
@@ -366,19 +366,19 @@ func histogramRange(h *dto.Histogram, count float64) (lo, hi float64) {
 }
 
 // begin writes the metadata line if due, then "key,dims" of a new line, and
-// returns where the line starts and where its series identity starts.
-func (s *serializer) begin(f *dto.MetricFamily, k *key, m *dto.Metric, extra *dim) (start, series int) {
+// returns where the line starts.
+func (s *serializer) begin(f *dto.MetricFamily, k *key, m *dto.Metric, extra *dim) int {
 	if s.cfg.Metadata && !k.meta {
 		k.meta = true
 		s.metadata(f, k)
 	}
-	start = len(s.out.buf)
+	start := len(s.out.buf)
 	s.out.buf = append(s.out.buf, k.name...)
 	s.collectDims(m, extra)
 	for _, d := range s.dims {
 		s.out.buf = append(append(append(append(s.out.buf, ','), d.key...), '='), d.val...)
 	}
-	return start, start
+	return start
 }
 
 // finish ends the line begun at start, unless it is too long.
