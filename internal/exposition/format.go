@@ -54,18 +54,27 @@ func (f Format) String() string {
 
 // Detect guesses the format of data so that exporters need not declare it:
 // a document whose last line is "# EOF" is OpenMetrics, and so is one that
-// declares an OpenMetrics-only type or a unit. Everything else is text.
+// declares a type only OpenMetrics has (info, stateset, gaugehistogram,
+// unknown), which text would reject anyway. Everything else is text: a
+// "# UNIT" line alone is no sign, as text allows any comment.
 func Detect(data []byte) Format {
 	end := bytes.TrimRight(data, "\n")
 	if bytes.HasSuffix(end, []byte("\n# EOF")) || bytes.Equal(end, []byte("# EOF")) {
 		return FormatOpenMetrics
 	}
 	for _, sign := range [][]byte{
-		[]byte("\n# UNIT "), []byte(" info\n"), []byte(" stateset\n"),
+		[]byte(" info\n"), []byte(" stateset\n"),
 		[]byte(" gaugehistogram\n"), []byte(" unknown\n"),
 	} {
-		if i := bytes.Index(data, sign); i >= 0 && (sign[1] == '#' || lineIsType(data, i)) {
-			return FormatOpenMetrics
+		for off := 0; ; {
+			i := bytes.Index(data[off:], sign)
+			if i < 0 {
+				break
+			}
+			if lineIsType(data, off+i) {
+				return FormatOpenMetrics
+			}
+			off += i + len(sign)
 		}
 	}
 	return FormatText

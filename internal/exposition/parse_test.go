@@ -19,7 +19,7 @@ func TestParseErrors(t *testing.T) {
 		msg    string
 	}{
 		// Syntax.
-		{"no value", FormatText, "a 1\nb\n", 2, `sample "b" has no value`},
+		{"no value", FormatText, "a 1\nb\n", 2, `sample b has no value`},
 		{"no value after labels", FormatText, "a{x=\"1\"}\n", 1, `sample a has no value`},
 		{"bad value", FormatText, "a 1x\n", 1, `invalid value "1x" for a`},
 		{"bad timestamp text", FormatText, "a 1 1.5\n", 1, `invalid timestamp "1.5" (text format wants integer milliseconds)`},
@@ -246,9 +246,10 @@ func TestDetect(t *testing.T) {
 		{"eof", "a 1\n# EOF\n", FormatOpenMetrics},
 		{"eof without newline", "a 1\n# EOF", FormatOpenMetrics},
 		{"only eof", "# EOF\n", FormatOpenMetrics},
-		{"unit", "# TYPE a gauge\n# UNIT a seconds\na 1\n", FormatOpenMetrics},
+		{"unit alone is text", "# TYPE a gauge\n# UNIT a seconds\na 1\n", FormatText},
 		{"info type", "# TYPE a info\na_info 1\n", FormatOpenMetrics},
 		{"info in help is text", "# HELP a about info\na 1\n", FormatText},
+		{"info type after info in help", "# HELP a about info\n# TYPE a info\na_info 1\n", FormatOpenMetrics},
 		{"eof in the middle is text", "# EOF\na 1\n", FormatText},
 	}
 	for _, tt := range tests {
