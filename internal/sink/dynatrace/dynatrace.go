@@ -147,14 +147,6 @@ func (s *Sink) Push(ctx context.Context, b *sink.Batch) error {
 	return s.settle(b.ID, p, sent, err)
 }
 
-// timestampWindow is how old a batch may be and still carry its own
-// timestamp; older ones are sent without, since Dynatrace rejects points
-// older than an hour (the margin covers the time in flight).
-const (
-	timestampMaxAge   = 55 * time.Minute
-	timestampMaxAhead = 5 * time.Minute
-)
-
 // prepare serializes b: with its pinned deltas when it was seen before,
 // else advancing the counter state and pinning the new deltas.
 func (s *Sink) prepare(b *sink.Batch) (*Lines, *pending) {
@@ -163,7 +155,7 @@ func (s *Sink) prepare(b *sink.Batch) (*Lines, *pending) {
 	now := s.now()
 	s.st.expire(now)
 	cfg := s.cfg
-	if age := now.Sub(b.Start); !b.Start.IsZero() && age < timestampMaxAge && age > -timestampMaxAhead {
+	if age := now.Sub(b.Start); !b.Start.IsZero() && age < sendTimestampMaxAge && age > -sendTimestampMaxAhead {
 		cfg.Timestamp = b.Start
 	}
 	if p, ok := s.st.Pending[b.ID]; ok && b.ID != "" {

@@ -2,6 +2,7 @@ package dynatrace
 
 import (
 	"strconv"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -35,6 +36,15 @@ const (
 	TimestampMaxAhead = 10 * 60 * 1000 // ms
 	// ReservedKeyPrefix starts keys only Dynatrace itself may use.
 	ReservedKeyPrefix = "dt."
+)
+
+// sendTimestampMaxAge and sendTimestampMaxAhead bound the batch start
+// times the sink sends as line timestamps; a batch outside (an old spooled
+// one) is sent without, so Dynatrace stamps it on arrival instead of
+// rejecting it. The margins cover the time in flight and clock skew.
+const (
+	sendTimestampMaxAge   = 55 * time.Minute
+	sendTimestampMaxAhead = 5 * time.Minute
 )
 
 // timestampWidth is the most a timestamp adds to a line (" " + 13 digits);
