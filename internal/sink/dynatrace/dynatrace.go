@@ -140,7 +140,8 @@ func (s *Sink) Collectors() []prometheus.Collector {
 // rejected as invalid (after delivering all the others: resending would
 // duplicate them); a *ThrottledError for 429; any other error (5xx,
 // network) is retryable, and a retry sends only what was not yet accepted,
-// with the same counter deltas (see state).
+// with the same counter deltas (see state). That bookkeeping is keyed by
+// Batch.ID: a batch without an ID is serialized afresh on every attempt.
 func (s *Sink) Push(ctx context.Context, b *sink.Batch) error {
 	lines, p := s.prepare(b)
 	sent, err := s.deliver(ctx, lines, p.Sent)
