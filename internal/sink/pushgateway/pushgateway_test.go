@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -588,3 +590,29 @@ func TestNewRejects(t *testing.T) {
 }
 
 func newTLS() *tls.Config { return &tls.Config{MinVersion: tls.VersionTLS12} }
+
+func TestConcurrentPushes(t *testing.T) {
+	gw := startGateway(t)
+	s := newSink(t, Options{URL: gw.URL, Job: "conc", Method: MethodPost})
+	const pushers = 8
+	var batches []*sink.Batch // built here: t.Fatal only on the test goroutine
+	for i := range pushers {
+		batches = append(batches, batch(t, "", fmt.Sprintf("# TYPE m_%d gauge\nm_%d %d\n", i, i, i)))
+	}
+	var wg sync.WaitGroup
+	for i, b := range batches {
+		wg.Go(func() {
+			if err := s.Push(context.Background(), b); err != nil {
+				t.Errorf("Push %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	g := findGroup(t, readGroups(t, gw.URL), map[string]string{"job": "conc"})
+	for i := range pushers {
+		name := fmt.Sprintf("m_%d", i)
+		if f, ok := g.families[name]; !ok || f.Metrics[0].Value != strconv.Itoa(i) {
+			t.Errorf("%s = %+v, want value %d", name, f, i)
+		}
+	}
+}

@@ -397,3 +397,47 @@ func TestNewRejects(t *testing.T) {
 		})
 	}
 }
+
+func TestConcurrentPushes(t *testing.T) {
+	var mu sync.Mutex
+	received := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		raw, err := snappy.Decode(nil, body)
+		if err != nil {
+			t.Errorf("body is not snappy: %v", err)
+			return
+		}
+		series := decodeRequest(t, raw)
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range series {
+			received[s.String()]++
+		}
+	}))
+	defer srv.Close()
+	s := newSink(t, Options{URL: srv.URL, BatchSize: 3})
+	const pushers = 8
+	var batches []*sink.Batch // built here: t.Fatal only on the test goroutine
+	for i := range pushers {
+		text := fmt.Sprintf("# TYPE m gauge\nm{p=\"%d\",i=\"1\"} 1\nm{p=\"%d\",i=\"2\"} 2\n# TYPE n counter\nn{p=\"%d\"} 3\n", i, i, i)
+		batches = append(batches, &sink.Batch{Families: families(t, text), Start: time.UnixMilli(int64(1000 + i))})
+	}
+	var wg sync.WaitGroup
+	for i, b := range batches {
+		wg.Go(func() {
+			if err := s.Push(context.Background(), b); err != nil {
+				t.Errorf("Push %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	if len(received) != pushers*3 {
+		t.Errorf("received %d distinct series, want %d: %v", len(received), pushers*3, received)
+	}
+	for k, n := range received {
+		if n != 1 {
+			t.Errorf("%s received %d times", k, n)
+		}
+	}
+}
