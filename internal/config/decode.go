@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -22,12 +23,14 @@ type decoder struct {
 	lines map[string]int
 	// keys lists, per mapping path, the keys present in document order.
 	keys map[string][]string
+	// bad marks paths that already have a problem, see errorf.
+	bad map[string]bool
 	// aliases counts alias dereferences, see maxAliases.
 	aliases int
 }
 
 func newDecoder(file string) *decoder {
-	return &decoder{file: file, lines: map[string]int{}, keys: map[string][]string{}}
+	return &decoder{file: file, lines: map[string]int{}, keys: map[string][]string{}, bad: map[string]bool{}}
 }
 
 // nodeDecoder is implemented by the config's own types: they set their
@@ -41,8 +44,21 @@ func (d *decoder) addf(line int, key, format string, args ...any) {
 	d.errs = append(d.errs, &Error{File: d.file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
 }
 
+// unknownKey reports a key the mapping at path does not have; the mapping's
+// own checks (such as "one of builtin, command... is required") are then
+// left out, as the typo is their likely cause.
+func (d *decoder) unknownKey(k *yaml.Node, path string) {
+	d.addf(k.Line, path, "unknown key %q", k.Value)
+	d.bad[path] = true
+}
+
 // errorf records a problem with an already decoded key, finding its line.
+// A key that already failed to decode or expand gets no further problems:
+// they would only be consequences of the first.
 func (d *decoder) errorf(path, format string, args ...any) {
+	if d.bad[path] {
+		return
+	}
 	d.addf(d.line(path), path, format, args...)
 }
 
@@ -76,12 +92,20 @@ func (d *decoder) err() error {
 	return d.errs
 }
 
+// join appends a key to a dotted path; a key that is not a plain word
+// (an exporter called "my.exp") is written ["my.exp"], so paths stay
+// unambiguous.
 func join(path, key string) string {
+	if !plainKeyRE.MatchString(key) {
+		return path + "[" + strconv.Quote(key) + "]"
+	}
 	if path == "" {
 		return key
 	}
 	return path + "." + key
 }
+
+var plainKeyRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 func index(path string, i int) string {
 	return fmt.Sprintf("%s[%d]", path, i)
@@ -151,9 +175,11 @@ func (d *decoder) pairs(n *yaml.Node, path string, depth int) []pair {
 				}
 			}
 			for _, s := range srcs {
-				if s != nil && s.Kind == yaml.MappingNode {
+				switch {
+				case s == nil: // past the alias budget, already reported
+				case s.Kind == yaml.MappingNode:
 					merged = append(merged, d.pairs(s, path, depth+1)...)
-				} else {
+				default:
 					d.addf(k.Line, path, "<< must merge a mapping")
 				}
 			}
@@ -329,9 +355,12 @@ func (d *decoder) checkKeys(n *yaml.Node, path string, t reflect.Type) bool {
 	ok := true
 	for _, p := range d.pairs(n, path, 0) {
 		if _, known := fields[p.key.Value]; !known {
-			d.addf(p.key.Line, path, "unknown key %q", p.key.Value)
+			d.unknownKey(p.key, path)
 			ok = false
+			continue
 		}
+		d.lines[join(path, p.key.Value)] = p.key.Line
+		d.keys[path] = append(d.keys[path], p.key.Value)
 	}
 	return ok
 }
@@ -346,13 +375,17 @@ func (d *decoder) decodeFields(n *yaml.Node, path string, v reflect.Value) {
 		key := p.key.Value
 		i, ok := fields[key]
 		if !ok {
-			d.addf(p.key.Line, path, "unknown key %q", key)
+			d.unknownKey(p.key, path)
 			continue
 		}
 		child := join(path, key)
 		d.lines[child] = p.key.Line
 		d.keys[path] = append(d.keys[path], key)
+		before := len(d.errs)
 		d.decode(p.value, child, v.Field(i))
+		if len(d.errs) > before {
+			d.bad[child] = true
+		}
 	}
 }
 
@@ -377,7 +410,11 @@ func (d *decoder) decodeMap(n *yaml.Node, path string, v reflect.Value) {
 				d.decode(&yaml.Node{Kind: yaml.MappingNode, Line: p.key.Line}, child, elem)
 			}
 		}
+		before := len(d.errs)
 		d.decode(p.value, child, elem)
+		if len(d.errs) > before {
+			d.bad[child] = true
+		}
 		v.SetMapIndex(reflect.ValueOf(key).Convert(t.Key()), elem)
 	}
 }

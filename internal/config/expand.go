@@ -38,6 +38,7 @@ func (d *decoder) expandTree(n *yaml.Node, path string, lookup func(string) (str
 		out, err := expand(n.Value, lookup)
 		if err != nil {
 			d.addf(n.Line, path, "%v", err)
+			d.bad[path] = true
 			return
 		}
 		if out != n.Value {

@@ -46,7 +46,8 @@ type ExporterConfig struct {
 	Timeout        model.Duration `yaml:"timeout,omitempty"`
 	KillGrace      model.Duration `yaml:"kill_grace,omitempty"`
 	MaxOutputBytes Bytes          `yaml:"max_output_bytes,omitempty"`
-	// Output is OutputFile, OutputStdout or OutputSeed (command only).
+	// Output is OutputFile (the default), OutputStdout or OutputSeed for a
+	// command exporter; empty for the other kinds.
 	Output string `yaml:"output,omitempty"`
 	// Dir is the child's working directory; empty means metricwrap's.
 	Dir string `yaml:"dir,omitempty"`
@@ -68,8 +69,9 @@ type ExporterConfig struct {
 	Options yaml.Node `yaml:"options,omitempty"`
 }
 
-// DefaultExporterConfig is applied to each exporter before decoding.
-var DefaultExporterConfig = ExporterConfig{Output: OutputFile}
+// DefaultExporterConfig is applied to each exporter before decoding. Output
+// is set to OutputFile for command exporters only, the one kind it applies to.
+var DefaultExporterConfig = ExporterConfig{}
 
 // Kind says which of builtin, command, python or scrape the exporter is;
 // empty if none is set.
@@ -175,6 +177,9 @@ func (e *ExporterConfig) decodeNode(d *decoder, n *yaml.Node, path string) {
 			d.errorf(join(path, "builtin"), "invalid builtin name %q", e.Builtin)
 		}
 	case KindCommand:
+		if e.Output == "" && !d.has(join(path, "output")) {
+			e.Output = OutputFile
+		}
 		if len(e.Command) == 0 {
 			d.errorf(join(path, "command"), "must not be empty")
 		} else if e.Command[0] == "" {
@@ -204,6 +209,10 @@ func (e *ExporterConfig) decodeNode(d *decoder, n *yaml.Node, path string) {
 	}
 	switch e.Output {
 	case OutputFile, OutputStdout, OutputSeed:
+	case "":
+		if d.has(join(path, "output")) {
+			d.errorf(join(path, "output"), "must not be empty (file, stdout or seed)")
+		}
 	default:
 		d.errorf(join(path, "output"), "invalid output %q (want file, stdout or seed)", e.Output)
 	}

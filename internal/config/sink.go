@@ -114,7 +114,7 @@ func (s *SinkConfig) decodeNode(d *decoder, n *yaml.Node, path string) {
 		case "type", "timeout", "retry_for":
 		default:
 			if !slices.Contains(allowed, key) {
-				d.errorf(join(path, key), "not valid for a %s sink", s.Type)
+				d.errorf(join(path, key), "not valid for a sink of type %s", s.Type)
 			}
 		}
 	}
