@@ -56,7 +56,7 @@ func Build(cfg *config.Config, o BuildOptions) (*Set, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	labels := constLabels(cfg, o.Getenv)
+	labels := ConstLabels(cfg, o.Getenv)
 	var errs []error
 	var entries []*Entry
 	names := make([]string, 0, len(cfg.Exporters))
@@ -96,9 +96,9 @@ func Build(cfg *config.Config, o BuildOptions) (*Set, error) {
 	return NewSet(entries...)
 }
 
-// constLabels are global.labels plus global.labels_from_env for variables
+// ConstLabels are global.labels plus global.labels_from_env for variables
 // that are set.
-func constLabels(cfg *config.Config, getenv func(string) string) map[string]string {
+func ConstLabels(cfg *config.Config, getenv func(string) string) map[string]string {
 	out := map[string]string{}
 	for k, v := range cfg.Global.Labels {
 		out[k] = v

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/metricwrap/metricwrap/internal/delivery"
+	"github.com/metricwrap/metricwrap/internal/exporter"
+	"github.com/metricwrap/metricwrap/internal/exposition"
+	"github.com/metricwrap/metricwrap/internal/sink"
+)
+
+// Exit codes of run and the compatibility form.
+const (
+	exitOK       = 0
+	exitFailed   = 1   // the run failed, or a sink neither took nor spooled it
+	exitUsage    = 2   // bad flags or config
+	exitNotFound = 255 // unknown exporter, as the original tool
+)
+
+// runCmd is `metricwrap run NAME [-- ARGS...]`: one run, printed and pushed.
+type runCmd struct {
+	cmd             *kingpin.CmdClause
+	name            string
+	args            []string
+	params          []string
+	noPrint         bool
+	debug           bool
+	outputFile      string
+	push            []string
+	pushgatewayAddr string
+	timeout         time.Duration
+	compat          bool
+}
+
+func (c *runCmd) register(app *kingpin.Application, _ *globals) {
+	c.cmd = app.Command("run", "Run one exporter once; print its metrics and push them to each --push sink.")
+	c.cmd.Arg("name", "Exporter to run.").Required().StringVar(&c.name)
+	c.cmd.Arg("args", "Arguments passed to the exporter unchecked (after --).").StringsVar(&c.args)
+	c.cmd.Flag("param", "Parameter NAME=VALUE, checked against the exporter's declared params (repeatable).").StringsVar(&c.params)
+	c.cmd.Flag("no-print", "Do not print the metrics on stdout.").BoolVar(&c.noPrint)
+	c.cmd.Flag("debug", "Debug mode, passed to Python exporters.").BoolVar(&c.debug)
+	c.cmd.Flag("output-filename", "Also write the metrics to this file.").StringVar(&c.outputFile)
+	c.cmd.Flag("push", "Push to this sink: a sink of the config, or pushgateway, dynatrace, s3, remote-write from the environment (repeatable).").StringsVar(&c.push)
+	c.cmd.Flag("pushgateway-address", "Pushgateway for --push pushgateway (default $PUSHGATEWAY_URL).").StringVar(&c.pushgatewayAddr)
+	c.cmd.Flag("timeout", "Bound on the run (default: the exporter's timeout).").DurationVar(&c.timeout)
+}
+
+func (c *runCmd) selected(name string) bool { return c.cmd != nil && name == c.cmd.FullCommand() }
+
+func (c *runCmd) execute(g *globals) int {
+	cfg, cfgName, err := loadConfig(g)
+	if err != nil {
+		return fail(g, exitUsage, "%v", err)
+	}
+	set, err := buildExporters(g, cfg, cfgName)
+	if err != nil {
+		return fail(g, exitUsage, "%v", err)
+	}
+	e, ok := set.Get(c.name)
+	if !ok {
+		if c.compat {
+			fmt.Fprintln(g.stdout, "Exporter not found.")
+			return exitNotFound
+		}
+		return fail(g, exitNotFound, "exporter %q not found (known: %s)", c.name, strings.Join(set.Names(), ", "))
+	}
+	params, err := c.checkParams(e)
+	if err != nil {
+		return fail(g, exitUsage, "%v", err)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var d *delivery.Delivery
+	if len(c.push) > 0 {
+		// Sinks are built before the run, so a missing setting fails fast.
+		d, err = delivery.Open(c.push, delivery.Options{
+			Config: cfg, PushgatewayAddr: c.pushgatewayAddr, PushMethod: "put", Logger: g.logger,
+		})
+		if err != nil {
+			return fail(g, exitUsage, "%v", err)
+		}
+		defer d.Close()
+	}
+
+	timeout := c.timeout
+	if timeout <= 0 {
+		timeout = e.Timeout
+	}
+	res, runErr := e.Run(ctx, &exporter.Request{Params: params, Args: c.args, Timeout: timeout, Debug: c.debug})
+	if runErr != nil {
+		if res != nil && len(res.Stderr) > 0 && c.debug {
+			g.stderr.Write(res.Stderr)
+		}
+		return fail(g, exitFailed, "exporter %s: %v", c.name, runErr)
+	}
+	text := exposition.Text(res.Families)
+	if !c.noPrint {
+		g.stdout.Write(text)
+	}
+	if c.outputFile != "" {
+		if err := os.WriteFile(c.outputFile, text, 0o644); err != nil {
+			return fail(g, exitFailed, "writing %s: %v", c.outputFile, err)
+		}
+	}
+	if d == nil {
+		return exitOK
+	}
+	b := &sink.Batch{
+		ID:       newRunID(res.Start),
+		Exporter: c.name,
+		Job:      e.Job(),
+		Params:   params,
+		Labels:   exporter.ConstLabels(cfg, os.Getenv),
+		Families: res.Families,
+		Start:    res.Start,
+		Duration: res.Duration,
+		ExitCode: res.ExitCode,
+	}
+	if err := d.Deliver(ctx, b); err != nil {
+		return fail(g, exitFailed, "push: %v", err)
+	}
+	return exitOK
+}
+
+// checkParams validates --param values like the server validates a query;
+// required parameters may come from ARGS instead, which are unchecked.
+func (c *runCmd) checkParams(e *exporter.Entry) (map[string]string, error) {
+	q := url.Values{}
+	for _, p := range c.params {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok {
+			return nil, fmt.Errorf("--param %q: want NAME=VALUE", p)
+		}
+		q.Add(k, v)
+	}
+	params, err := e.Params().Check(q)
+	var pe *exporter.ParamError
+	if errors.As(err, &pe) && pe.Msg == "required" && len(c.args) > 0 {
+		// The operator passes it in ARGS; run what was given.
+		return e.Params().Check(withDefaultsOnly(q))
+	}
+	return params, err
+}
+
+// withDefaultsOnly is q; Check applies defaults and reports only what q
+// itself gets wrong once required parameters are left to ARGS.
+func withDefaultsOnly(q url.Values) url.Values { return q }
+
+// newRunID names a run uniquely: its start time and 6 random bytes.
+func newRunID(start time.Time) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%s", start.UTC().Format("20060102T150405.000Z"), hex.EncodeToString(b[:]))
+}
