@@ -20,7 +20,9 @@ func (c *checkConfigCmd) register(app *kingpin.Application, _ *globals) {
 	c.cmd = app.Command("check-config", "Validate the config file; list every problem with file, line and key.")
 }
 
-func (c *checkConfigCmd) selected(name string) bool { return c.cmd != nil && name == c.cmd.FullCommand() }
+func (c *checkConfigCmd) selected(name string) bool {
+	return c.cmd != nil && name == c.cmd.FullCommand()
+}
 
 func (c *checkConfigCmd) execute(g *globals) int {
 	cfg, name, err := loadConfig(g)

@@ -32,8 +32,8 @@ The other commands (serve, run, exec, check-config, flush): metricwrap --help
 
 type compatArgs struct {
 	exporter, pushgateway, outputFile, configFile, exportersDir string
-	noPrint, debug, help                                         bool
-	rest                                                         []string
+	noPrint, debug, help                                        bool
+	rest                                                        []string
 }
 
 // compatFlags are the original tool's flags that take a value.
