@@ -58,7 +58,6 @@ os.environ.pop("prometheus_multiproc_dir", None)
 # Leave no __pycache__ in the user's (perhaps read-only) directories.
 sys.dont_write_bytecode = True
 
-import asyncio  # noqa: E402
 import importlib  # noqa: E402
 import importlib.machinery  # noqa: E402
 import importlib.util  # noqa: E402
@@ -202,12 +201,15 @@ def find_class(module, base):
 
 
 def gather(exporter):
-    if inspect.iscoroutinefunction(exporter.gather_metrics):
-        asyncio.run(exporter.gather_metrics())
-        return
+    """Runs gather_metrics; a coroutine (async def, or one returned by a
+    plain method) runs to completion in a fresh event loop."""
     result = exporter.gather_metrics()
-    if inspect.iscoroutine(result):
-        asyncio.run(result)
+    if not inspect.iscoroutine(result):
+        return
+    # Imported only when needed: asyncio costs more to import than
+    # prometheus_client.
+    import asyncio
+    asyncio.run(result)
 
 
 def write_atomically(path, data):
