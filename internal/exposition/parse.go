@@ -252,7 +252,9 @@ func (p *parser) help(name, text string) error {
 		return p.errf("second HELP line for %q", name)
 	}
 	f.helped = true
-	f.mf.Help = p.str(unescapeHelp(text))
+	// Leading blanks go, in both formats: text parsers (expfmt's too) drop
+	// them, so keeping them would change the HELP on every round trip.
+	f.mf.Help = p.str(unescapeHelp(trimBlank(text)))
 	return nil
 }
 
