@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -18,6 +16,7 @@ import (
 	"github.com/metricwrap/metricwrap/internal/delivery"
 	"github.com/metricwrap/metricwrap/internal/exporter"
 	"github.com/metricwrap/metricwrap/internal/exposition"
+	"github.com/metricwrap/metricwrap/internal/schedule"
 	"github.com/metricwrap/metricwrap/internal/sink"
 )
 
@@ -120,7 +119,7 @@ func (c *runCmd) execute(g *globals) int {
 		return exitOK
 	}
 	b := &sink.Batch{
-		ID:       newRunID(res.Start),
+		ID:       schedule.RunID(res.Start),
 		Exporter: c.name,
 		Job:      e.Job(),
 		Params:   params,
@@ -159,10 +158,3 @@ func (c *runCmd) checkParams(e *exporter.Entry) (map[string]string, error) {
 // withDefaultsOnly is q; Check applies defaults and reports only what q
 // itself gets wrong once required parameters are left to ARGS.
 func withDefaultsOnly(q url.Values) url.Values { return q }
-
-// newRunID names a run uniquely: its start time and 6 random bytes.
-func newRunID(start time.Time) string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%s-%s", start.UTC().Format("20060102T150405.000Z"), hex.EncodeToString(b[:]))
-}
