@@ -211,11 +211,34 @@ func (s *Sink) put(ctx context.Context, key string, data []byte, contentType str
 		return nil
 	}
 	perm := permanent(err)
-	err = fmt.Errorf("s3 sink %s: put %s/%s: %w", s.o.Name, s.o.Bucket, key, redact(err, s.o.SecretAccessKey))
+	err = fmt.Errorf("s3 sink %s: put %s/%s: %w%s", s.o.Name, s.o.Bucket, key, redact(err, s.o.SecretAccessKey), s.hint(err))
 	if perm {
 		return sink.Permanent(err)
 	}
 	return err
+}
+
+// hint names the S3 error code and status, and for the common
+// configuration mistakes, what to fix.
+func (s *Sink) hint(err error) string {
+	var er minio.ErrorResponse
+	if !errors.As(err, &er) || er.Code == "" {
+		return ""
+	}
+	h := fmt.Sprintf(" (%s, %d)", er.Code, er.StatusCode)
+	switch er.Code {
+	case "SignatureDoesNotMatch":
+		h += "; check the access key id and secret access key"
+	case "InvalidAccessKeyId":
+		h += "; check the access key id"
+	case "AccessDenied":
+		h += "; check the credentials and that they may write to the bucket"
+	case "NoSuchBucket":
+		h += fmt.Sprintf("; create bucket %s or fix the bucket name", s.o.Bucket)
+	case "AuthorizationHeaderMalformed", "PermanentRedirect", "InvalidRegion":
+		h += "; check the region"
+	}
+	return h
 }
 
 // retryableCodes are S3 error codes that a later attempt may not get,
