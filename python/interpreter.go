@@ -113,7 +113,7 @@ func search(explicit, pathEnv string) (string, error) {
 		}
 		real, err := probe(path, env)
 		if err != nil {
-			return "", fmt.Errorf("%w: %s (global.python or %s): %v; %s", ErrNoInterpreter, path, EnvPython, err, fixHint)
+			return "", fmt.Errorf("%w: %s (global.python or %s): %v; install prometheus_client for it (%s) or name an interpreter that has it", ErrNoInterpreter, path, EnvPython, err, installHint)
 		}
 		return preferReal(path, real, env), nil
 	}
@@ -132,7 +132,10 @@ func search(explicit, pathEnv string) (string, error) {
 	return "", fmt.Errorf("%w; tried: %s; %s", ErrNoInterpreter, strings.Join(tried, ", "), fixHint)
 }
 
-const fixHint = "install prometheus_client for one of them (Debian/Ubuntu: apt install python3-prometheus-client; otherwise: python3 -m pip install prometheus-client) or set " + EnvPython + " (or global.python) to an interpreter that has it"
+const (
+	installHint = "Debian/Ubuntu: apt install python3-prometheus-client; otherwise: python3 -m pip install prometheus-client"
+	fixHint     = "install prometheus_client for one of them (" + installHint + ") or set " + EnvPython + " (or global.python) to an interpreter that has it"
+)
 
 // candidates lists every python3 file on PATH, then fallbackPython, each
 // directory once (on merged-/usr systems /bin is /usr/bin). Relative PATH
