@@ -78,6 +78,7 @@ func Open(names []string, o Options) (*Delivery, error) {
 		}
 		sinks = append(sinks, s)
 		retryFor = max(retryFor, rf)
+		registerCollectors(o.Registerer, s)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -171,4 +172,21 @@ func readSecretFile(path string) (string, error) {
 		return "", err
 	}
 	return strings.TrimSpace(string(data)), nil
+}
+
+// registerCollectors registers a sink's own metrics (Dynatrace line counts),
+// reusing what an earlier build registered (a config reload).
+func registerCollectors(reg prometheus.Registerer, s sink.Sink) {
+	c, ok := s.(interface{ Collectors() []prometheus.Collector })
+	if !ok || reg == nil {
+		return
+	}
+	for _, col := range c.Collectors() {
+		if err := reg.Register(col); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				continue
+			}
+		}
+	}
 }
