@@ -159,6 +159,9 @@ func fromConfig(name string, ec *config.ExporterConfig, cfg *config.Config, o Bu
 			pe.argv = commandArgv(ec.Command, o.Python)
 		} else {
 			pe.argv = pythonArgv(ec.Python, o.Python)
+			if pe.spec.Dir == "" {
+				pe.spec.Dir = pythonWorkDir(ec.Python)
+			}
 			if ec.Job == "" {
 				pe.job = pythonJob(ec.Python)
 			}
@@ -249,6 +252,11 @@ func commandArgv(command []string, py PythonFinder) func(bool) (string, []string
 // DIR/NAME/NAME.py) through the bundled runner.
 func pythonArgv(file string, py PythonFinder) func(bool) (string, []string, error) {
 	dir, name, splitErr := python.Split(file)
+	if abs, err := filepath.Abs(dir); err == nil {
+		// The child runs in pythonWorkDir, so a relative path would point
+		// elsewhere.
+		dir = abs
+	}
 	return func(debug bool) (string, []string, error) {
 		if splitErr != nil {
 			return "", nil, splitErr
@@ -266,6 +274,21 @@ func pythonArgv(file string, py PythonFinder) func(bool) (string, []string, erro
 		}
 		return interp, python.RunnerArgs(script, dir, name, debug), nil
 	}
+}
+
+// pythonWorkDir is where a Python class exporter runs: the parent of its
+// exporters directory, as the original tool ran every exporter from its
+// checkout's root, so exporters that open relative paths keep working.
+func pythonWorkDir(file string) string {
+	dir, _, err := python.Split(file)
+	if err != nil {
+		return ""
+	}
+	abs, err := filepath.Abs(filepath.Dir(dir))
+	if err != nil {
+		return ""
+	}
+	return abs
 }
 
 // pythonJob is the job_name a Python class exporter sets, as the original
@@ -316,6 +339,7 @@ func discovered(f Found, cfg *config.Config, o BuildOptions) *Entry {
 		pe.kind = KindPython
 		pe.job = pythonJob(f.Path)
 		pe.argv = pythonArgv(f.Path, o.Python)
+		pe.spec.Dir = pythonWorkDir(f.Path)
 	case filepath.Ext(f.Path) == ".py":
 		pe.kind = KindCommand
 		pe.argv = commandArgv([]string{"python3", f.Path}, o.Python)
