@@ -1,0 +1,144 @@
+package exporter_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/metricwrap/metricwrap/internal/config"
+	"github.com/metricwrap/metricwrap/internal/exporter"
+	_ "github.com/metricwrap/metricwrap/internal/exporter/builtin/dummy"
+	"github.com/metricwrap/metricwrap/internal/exposition"
+)
+
+func load(t *testing.T, yml string) *config.Config {
+	t.Helper()
+	cfg, err := config.LoadBytes("test.yml", []byte(yml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func script(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestBuildAndRunCommandExporter(t *testing.T) {
+	dir := t.TempDir()
+	s := script(t, dir, "exp.sh", `printf 'args{a="%s",b="%s"} 1\nregion{r="%s"} 1\n' "$1" "$2" "$REGION" > "$METRICS_FILE"`)
+	cfg := load(t, `
+global:
+  labels: {site: lab, a: ignored}
+  labels_from_env: {owner: TEST_OWNER}
+exporters:
+  cmd:
+    command: [`+s+`, fixed]
+    params:
+      target: {pattern: '[a-z0-9-]+', required: true}
+      region: {pattern: 'eu|us', default: eu, pass_as: env, env: REGION}
+    timeout: 5s
+    cache_ttl: 10s
+`)
+	set, err := exporter.Build(cfg, exporter.BuildOptions{
+		ConfigFile: "test.yml", ExportersDir: filepath.Join(dir, "none"),
+		Getenv: func(k string) string { return map[string]string{"TEST_OWNER": "ops"}[k] },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, ok := set.Get("cmd")
+	if !ok || e.Kind() != exporter.KindCommand || e.Job() != "cmd" || e.CacheTTL.Seconds() != 10 || e.Timeout.Seconds() != 5 {
+		t.Fatalf("entry %+v", e)
+	}
+	res, err := e.Run(context.Background(), &exporter.Request{Params: map[string]string{"target": "sw1", "region": "us"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(exposition.Text(res.Families))
+	for _, want := range []string{
+		`args{a="fixed",b="--target=sw1",owner="ops",site="lab"} 1`,
+		`region{a="ignored",owner="ops",r="us",site="lab"} 1`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %s:\n%s", want, got)
+		}
+	}
+}
+
+func TestBuildRunErrors(t *testing.T) {
+	dir := t.TempDir()
+	cfg := load(t, `
+exporters:
+  fails: {command: [`+script(t, dir, "f.sh", "echo oops >&2; exit 3")+`]}
+  garbage: {command: [`+script(t, dir, "g.sh", `echo 'not exposition {' > "$METRICS_FILE"`)+`]}
+  slow: {command: [`+script(t, dir, "s.sh", "sleep 30")+`], timeout: 100ms, kill_grace: 100ms}
+  huge: {command: [`+script(t, dir, "h.sh", `head -c 100000 /dev/zero | tr '\0' '#' > "$METRICS_FILE"`)+`], max_output_bytes: 1000}
+`)
+	set, err := exporter.Build(cfg, exporter.BuildOptions{ExportersDir: filepath.Join(dir, "none")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]error{
+		"fails": exporter.ErrFailed, "garbage": exporter.ErrInvalidOutput,
+		"slow": exporter.ErrTimeout, "huge": exporter.ErrOutputTooLarge,
+	}
+	for name, want := range cases {
+		t.Run(name, func(t *testing.T) {
+			e, _ := set.Get(name)
+			res, err := e.Run(context.Background(), &exporter.Request{})
+			if !errors.Is(err, want) {
+				t.Fatalf("error %v, want %v", err, want)
+			}
+			if name == "fails" && (res.ExitCode != 3 || !strings.Contains(err.Error(), "oops")) {
+				t.Fatalf("exit %d, error %q: want exit 3 and the stderr tail", res.ExitCode, err)
+			}
+			if name == "garbage" && !strings.Contains(err.Error(), "line 1") {
+				t.Fatalf("error %q lacks the parser's line", err)
+			}
+		})
+	}
+}
+
+func TestBuildDiscoveryAndConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	script(t, dir, "disk.sh", `echo "disk 1" > "$METRICS_FILE"`)
+	script(t, dir, "dummy", `echo "never 1" > "$METRICS_FILE"`)
+	cfg := load(t, "exporters:\n  dummy: {builtin: dummy}\n")
+	set, err := exporter.Build(cfg, exporter.BuildOptions{ExportersDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(set.Names(), ","); got != "disk,dummy" {
+		t.Fatalf("names %s", got)
+	}
+	if e, _ := set.Get("dummy"); e.Kind() != exporter.KindBuiltin {
+		t.Fatal("the discovered file replaced the configured exporter")
+	}
+	e, _ := set.Get("disk")
+	res, err := e.Run(context.Background(), &exporter.Request{Params: map[string]string{"target": "x"}})
+	if err != nil || res.Families[0].GetName() != "disk" {
+		t.Fatalf("discovered run: %v %v", res, err)
+	}
+}
+
+func TestBuildUnknownBuiltinAndBadOptions(t *testing.T) {
+	for yml, want := range map[string]string{
+		"exporters:\n  x: {builtin: nope}\n":                      `exporters.x: unknown built-in "nope"`,
+		"exporters:\n  x:\n    builtin: dummy\n    options: {a: 1}\n": "test.yml:4: exporters.x.options",
+		"exporters:\n  x:\n    builtin: dummy\n    params: {t: {}}\n":  "params.t: the built-in takes no such parameter",
+	} {
+		_, err := exporter.Build(load(t, yml), exporter.BuildOptions{ConfigFile: "test.yml", ExportersDir: t.TempDir()})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", yml, err, want)
+		}
+	}
+}
