@@ -132,9 +132,9 @@ func TestBuildDiscoveryAndConfigPrecedence(t *testing.T) {
 
 func TestBuildUnknownBuiltinAndBadOptions(t *testing.T) {
 	for yml, want := range map[string]string{
-		"exporters:\n  x: {builtin: nope}\n":                      `exporters.x: unknown built-in "nope"`,
+		"exporters:\n  x: {builtin: nope}\n":                          `exporters.x: unknown built-in "nope"`,
 		"exporters:\n  x:\n    builtin: dummy\n    options: {a: 1}\n": "test.yml:4: exporters.x.options",
-		"exporters:\n  x:\n    builtin: dummy\n    params: {t: {}}\n":  "params.t: the built-in takes no such parameter",
+		"exporters:\n  x:\n    builtin: dummy\n    params: {t: {}}\n": "params.t: the built-in takes no such parameter",
 	} {
 		_, err := exporter.Build(load(t, yml), exporter.BuildOptions{ConfigFile: "test.yml", ExportersDir: t.TempDir()})
 		if err == nil || !strings.Contains(err.Error(), want) {
