@@ -191,9 +191,10 @@ func TestSinkDownThenBack(t *testing.T) {
 				r := f.Deliver(ctx, batch(id))
 				assertOutcome(t, r[0], sink.OutcomeSpooled)
 				assertOutcome(t, r[1], sink.OutcomeSuccess)
-				// The first batch is retried; later ones queue behind it
-				// without being tried, so that order is kept.
-				if i == 0 && r[0].Attempts < 2 || i > 0 && r[0].Attempts != 0 {
+				// The first batch is tried (retried as time allows: a loaded
+				// machine may use up RetryFor in one attempt); later ones
+				// queue behind it without being tried, so that order is kept.
+				if i == 0 && r[0].Attempts < 1 || i > 0 && r[0].Attempts != 0 {
 					t.Fatalf("batch %s: gateway tried %d times before spooling", id, r[0].Attempts)
 				}
 			}
