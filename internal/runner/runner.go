@@ -24,12 +24,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unicode/utf8"
 )
 
 // Output selects where the child writes its metrics and how it is told.
@@ -68,10 +66,6 @@ const (
 // metricsFileName is the base name of METRICS_FILE inside the private dir.
 const metricsFileName = "metrics.prom"
 
-// errTailBytes bounds how much of stderr goes into an ErrExit message; the
-// full tail stays in Result.Stderr.
-const errTailBytes = 1024
-
 // minWaitDelay is the least time Run waits for stdout and stderr to reach
 // EOF after the group is dead. Only a process that left the group can hold
 // them longer, but on a loaded machine the copying goroutines may need a
@@ -81,23 +75,6 @@ const minWaitDelay = time.Second
 // pollInterval is how often the size of METRICS_FILE is checked while the
 // child runs, so a runaway writer is stopped early.
 const pollInterval = 20 * time.Millisecond
-
-// Sentinel errors; check them with errors.Is. Every error Run returns wraps
-// exactly one of them, or context.Canceled when the caller cancelled.
-var (
-	// ErrStart: the child could not be started (program not found, not
-	// executable, bad working directory, private dir not creatable).
-	ErrStart = errors.New("exporter could not be started")
-	// ErrTimeout: the run hit Spec.Timeout or the context deadline and was
-	// killed. The error also wraps context.DeadlineExceeded.
-	ErrTimeout = errors.New("exporter timed out")
-	// ErrOutputTooLarge: the metrics (file or stdout) exceeded
-	// Spec.MaxOutputBytes.
-	ErrOutputTooLarge = errors.New("exporter output too large")
-	// ErrExit: the child exited non-zero or died from a signal it was not
-	// sent by the runner. The message holds the exit code and the stderr tail.
-	ErrExit = errors.New("exporter failed")
-)
 
 // Spec describes one run. The zero value of every optional field means the
 // default documented on it. Run does not modify the Spec.
@@ -147,9 +124,10 @@ type Result struct {
 	// Signal names the signal that ended the child ("killed",
 	// "terminated", ...), "" when it exited.
 	Signal string
-	// Metrics is the METRICS_FILE content, or stdout with OutputStdout.
-	// Nil when the run failed with ErrOutputTooLarge, ErrTimeout or
-	// ErrStart; empty when the child wrote nothing.
+	// Metrics is the METRICS_FILE content, or stdout with OutputStdout;
+	// empty (not nil) when the child wrote nothing. After ErrExit it holds
+	// what the child wrote anyway, for debug output only; after any other
+	// error it is nil.
 	Metrics []byte
 	// MetricsFilename is the path the child was given; it no longer exists
 	// when Run returns.
@@ -179,8 +157,9 @@ func (s Spec) withDefaults() Spec {
 }
 
 // Run starts the exporter described by s, waits for it under the contract
-// described in the package comment, and returns what it produced. It is
-// safe to call concurrently; each run has its own directory and group.
+// described in the package comment, and returns what it produced. The
+// child's stdin is /dev/null. It is safe to call concurrently; each run has
+// its own directory and process group. The Result is never nil.
 func Run(ctx context.Context, s Spec) (*Result, error) {
 	s = s.withDefaults()
 	res := &Result{ExitCode: -1}
@@ -292,6 +271,9 @@ func Run(ctx context.Context, s Spec) (*Result, error) {
 	case signalled.Load():
 		return res, ctxError(ctx, context.Cause(runCtx))
 	case res.ExitCode != 0 || res.Signal != "":
+		// Keep what the child wrote for debug output; the error says the
+		// run failed, so nobody serves it.
+		res.Metrics, _ = readMetricsOutput(stdoutMetrics, metricsFile, s.MaxOutputBytes)
 		return res, exitError(res)
 	case errors.Is(waitErr, exec.ErrWaitDelay) && stdoutMetrics != nil:
 		// The pipes were closed on a process that left the group: what
@@ -303,148 +285,6 @@ func Run(ctx context.Context, s Spec) (*Result, error) {
 		return res, fmt.Errorf("%w: %w", ErrExit, waitErr)
 	}
 
-	if stdoutMetrics != nil {
-		res.Metrics = stdoutMetrics.Bytes()
-		return res, nil
-	}
-	res.Metrics, err = readMetricsFile(metricsFile, s.MaxOutputBytes)
-	if err != nil {
-		res.Metrics = nil
-		return res, err
-	}
-	return res, nil
-}
-
-// terminate waits for the run's context to end before the child exits, then
-// sends SIGTERM to the group and, after grace, SIGKILL.
-func terminate(ctx context.Context, exited <-chan struct{}, pid int, grace time.Duration, signalled *atomic.Bool) {
-	select {
-	case <-exited:
-		return
-	case <-ctx.Done():
-	}
-	signalled.Store(true)
-	killGroup(pid, syscall.SIGTERM)
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-exited:
-	case <-t.C:
-		killGroup(pid, syscall.SIGKILL)
-	}
-}
-
-// watchFileSize stops the run when the metrics file grows past max, so a
-// child writing without end fills neither the disk nor the run's time.
-func watchFileSize(path string, max int64, exited <-chan struct{}, overflow func()) {
-	t := time.NewTicker(pollInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-exited:
-			return
-		case <-t.C:
-			if st, err := os.Stat(path); err == nil && st.Size() > max {
-				overflow()
-				return
-			}
-		}
-	}
-}
-
-// readMetricsFile reads at most max bytes of the metrics file. A missing
-// file is empty output; anything but a regular file is refused, so a
-// symlink to a FIFO or device cannot block or flood the read.
-func readMetricsFile(path string, max int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if errors.Is(err, os.ErrNotExist) {
-		return []byte{}, nil
-	}
-	if errors.Is(err, syscall.ELOOP) {
-		return nil, fmt.Errorf("%w: METRICS_FILE is not a regular file (a symlink); write the metrics to the file itself", ErrExit)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: metrics file unreadable: %w", ErrExit, err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("%w: metrics file unreadable: %w", ErrExit, err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: METRICS_FILE is not a regular file (%s); write the metrics to a plain file", ErrExit, st.Mode().Type())
-	}
-	if st.Size() > max {
-		return nil, tooLargeError(max)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("%w: reading metrics file: %w", ErrExit, err)
-	}
-	if int64(len(b)) > max {
-		return nil, tooLargeError(max)
-	}
-	return b, nil
-}
-
-func tooLargeError(max int64) error {
-	return fmt.Errorf("%w: metrics exceed max_output_bytes (%d bytes); the exporter was stopped, raise max_output_bytes or make it write less", ErrOutputTooLarge, max)
-}
-
-// ctxError turns the end of the run's context into ErrTimeout (deadline) or
-// a wrapped context.Canceled (the caller gave up).
-func ctxError(ctx context.Context, cause error) error {
-	if errors.Is(cause, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		msg := "killed at its deadline"
-		if d, ok := ctx.Deadline(); ok {
-			msg = "killed at its deadline " + d.Format(time.RFC3339Nano)
-		}
-		return fmt.Errorf("%w (%s); raise the exporter's timeout or make it faster: %w", ErrTimeout, msg, context.DeadlineExceeded)
-	}
-	if cause == nil {
-		cause = context.Canceled
-	}
-	return fmt.Errorf("exporter run cancelled: %w", cause)
-}
-
-// exitError describes a non-zero exit with the tail of stderr.
-func exitError(res *Result) error {
-	what := "exited with code " + strconv.Itoa(res.ExitCode)
-	if res.Signal != "" {
-		what = "killed by signal " + res.Signal
-	}
-	tail := strings.TrimSpace(string(lastBytes(res.Stderr, errTailBytes)))
-	if tail == "" {
-		return fmt.Errorf("%w: %s (no stderr output)", ErrExit, what)
-	}
-	return fmt.Errorf("%w: %s: %s", ErrExit, what, tail)
-}
-
-// lastBytes returns the last n bytes of b, starting at a UTF-8 boundary.
-func lastBytes(b []byte, n int) []byte {
-	if len(b) <= n {
-		return b
-	}
-	b = b[len(b)-n:]
-	for i := 0; i < utf8.UTFMax && i < len(b); i++ {
-		if utf8.RuneStart(b[i]) {
-			return b[i:]
-		}
-	}
-	return b
-}
-
-// removeAll removes the private dir even when the child took away its own
-// permissions on something inside it.
-func removeAll(dir string) {
-	if os.RemoveAll(dir) == nil {
-		return
-	}
-	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			_ = os.Chmod(p, 0o700)
-		}
-		return nil
-	})
-	_ = os.RemoveAll(dir)
+	res.Metrics, err = readMetricsOutput(stdoutMetrics, metricsFile, s.MaxOutputBytes)
+	return res, err
 }

@@ -276,8 +276,8 @@ func TestRunNonZeroExitReportsStderrTail(t *testing.T) {
 			if len(res.Stderr) > s.CaptureBytes {
 				t.Errorf("Stderr holds %d bytes, cap %d", len(res.Stderr), s.CaptureBytes)
 			}
-			if res.Metrics != nil {
-				t.Errorf("a failed run returned metrics %q", res.Metrics)
+			if string(res.Metrics) != "up 1\n" {
+				t.Errorf("Metrics = %q; a failed run still shows what it wrote, for debug output", res.Metrics)
 			}
 			assertEmptyDir(t, s.TempDir)
 		})
@@ -421,7 +421,7 @@ func TestRunOutputTooLargeStopsEarlyWithBoundedMemory(t *testing.T) {
 		name        string
 		output      Output
 		body        string
-		max         int64
+		limit       int64
 		wantStopped bool // the child was killed before it finished
 	}{
 		{"1 GiB to stdout", OutputStdout, `exec head -c 1073741824 /dev/zero`, 0, true},
@@ -432,7 +432,7 @@ func TestRunOutputTooLargeStopsEarlyWithBoundedMemory(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := spec(t, script(t, tt.body))
-			s.Output, s.MaxOutputBytes = tt.output, tt.max
+			s.Output, s.MaxOutputBytes = tt.output, tt.limit
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)

@@ -47,19 +47,19 @@ func (t *tailBuffer) Bytes() []byte {
 	return append(out, t.buf[:t.start]...)
 }
 
-// capBuffer collects at most max bytes; on the first byte beyond it calls
+// capBuffer collects at most limit bytes; on the first byte beyond it calls
 // overflow once and from then on discards what it gets, so memory stays at
-// max while the child is being stopped. Safe for concurrent use.
+// limit while the child is being stopped. Safe for concurrent use.
 type capBuffer struct {
 	mu       sync.Mutex
 	buf      []byte
-	max      int64
+	limit    int64
 	over     bool
 	overflow func()
 }
 
-func newCapBuffer(max int64, overflow func()) *capBuffer {
-	return &capBuffer{max: max, overflow: overflow}
+func newCapBuffer(limit int64, overflow func()) *capBuffer {
+	return &capBuffer{limit: limit, overflow: overflow}
 }
 
 func (c *capBuffer) Write(p []byte) (int, error) {
@@ -68,16 +68,16 @@ func (c *capBuffer) Write(p []byte) (int, error) {
 	if c.over {
 		return len(p), nil
 	}
-	if int64(len(c.buf))+int64(len(p)) > c.max {
+	if int64(len(c.buf))+int64(len(p)) > c.limit {
 		c.over = true
 		c.buf = nil
 		c.overflow()
 		return len(p), nil
 	}
 	if need := len(c.buf) + len(p); need > cap(c.buf) {
-		// Double, but never beyond max: append's gentler growth for large
-		// slices would allocate about five times max on the way up.
-		grown := make([]byte, len(c.buf), min(max(2*cap(c.buf), need, 4096), int(c.max)))
+		// Double, but never beyond the limit: append's gentler growth for large
+		// slices would allocate about five times the limit on the way up.
+		grown := make([]byte, len(c.buf), min(max(2*cap(c.buf), need, 4096), int(c.limit)))
 		copy(grown, c.buf)
 		c.buf = grown
 	}
