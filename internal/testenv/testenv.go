@@ -88,6 +88,16 @@ func Prometheus(t testing.TB) string {
 	return p
 }
 
+// Promtool returns the path of promtool (Debian package prometheus).
+func Promtool(t testing.TB) string {
+	t.Helper()
+	p := findBinary(t, "promtool")
+	if p == "" {
+		missing(t, "promtool", "install Debian package prometheus")
+	}
+	return p
+}
+
 // Minio returns the path of the MinIO server binary.
 func Minio(t testing.TB) string {
 	t.Helper()
