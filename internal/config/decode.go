@@ -222,11 +222,16 @@ var (
 // decode decodes n into the addressable v. A null node leaves v as it is,
 // so defaults survive `key:` with no value.
 func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
+	t := v.Type()
 	n = d.deref(n)
 	if isNull(n) {
+		if t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct && n != nil {
+			// `counter:` with no value sets an empty counter, which
+			// its own checks then judge.
+			d.decode(&yaml.Node{Kind: yaml.MappingNode, Line: n.Line}, path, v)
+		}
 		return
 	}
-	t := v.Type()
 	if reflect.PointerTo(t).Implements(nodeDecType) {
 		v.Addr().Interface().(nodeDecoder).decodeNode(d, n, path)
 		return
@@ -428,6 +433,10 @@ func (d *decoder) decodeSlice(n *yaml.Node, path string, v reflect.Value) {
 	for i, item := range n.Content {
 		child := index(path, i)
 		d.lines[child] = item.Line
+		if isNull(d.deref(item)) && reflect.PointerTo(v.Type().Elem()).Implements(nodeDecType) {
+			// A bare `-` is an empty entry, still to be validated.
+			item = &yaml.Node{Kind: yaml.MappingNode, Line: item.Line}
+		}
 		d.decode(item, child, out.Index(i))
 	}
 	v.Set(out)

@@ -27,7 +27,7 @@ func FuzzLoad(f *testing.F) {
 			if !errors.As(err, &es) || len(es) == 0 {
 				t.Fatalf("error %T is not a non-empty Errors: %v", err, err)
 			}
-			lines := strings.Count(string(data), "\n") + 2
+			lines := strings.Count(string(data), "\n") + strings.Count(string(data), "\r") + 2
 			for _, e := range es {
 				if e.File != "f.yml" || e.Line < 0 || e.Line > lines || e.Msg == "" {
 					t.Fatalf("bad error %+v", e)
