@@ -264,8 +264,8 @@ func checkDummy(t *testing.T, text string) {
 	}
 	wantSeries(t, "dummy", samples, map[string]float64{
 		`dummy_gauge{}`: 0,
-		`dummy_counter_total{dummy_label="dummy_label_value"}`:             1,
-		`execution_seconds_count{function="DummyExporter.my_custom_task"}`: 1,
+		`dummy_counter_total{dummy_label="dummy_label_value"}`:                1,
+		`execution_seconds_count{function="DummyExporter.my_custom_task"}`:    1,
 		`execution_seconds_count{function="DummyExporter.observed_function"}`: 1,
 	})
 }
