@@ -1,0 +1,248 @@
+// Package job wraps a batch job, for `metricwrap exec` (SPEC 5): it runs
+// the command with its standard streams passed through and signals
+// forwarded to its process group, records the outcome as metrics (the job_*
+// families and the Argo Workflows-style custom metrics of jobs.NAME.metrics)
+// and collects what the command wrote to METRICS_FILE, so that a job
+// container needs no hand-written "parent script". Delivering the result is
+// the caller's (package delivery); Accumulate and Gateway let counters
+// continue across runs in a Pushgateway.
+package job
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/metricwrap/metricwrap/internal/config"
+	"github.com/metricwrap/metricwrap/internal/exposition"
+)
+
+// EnvMetricsFile names the file the command may write metrics to.
+const EnvMetricsFile = "METRICS_FILE"
+
+// DefaultMaxMetricBytes bounds METRICS_FILE when Options sets no bound.
+const DefaultMaxMetricBytes = 16 << 20
+
+// Options describe one run of a job.
+type Options struct {
+	// Name is the job's name: {{job.name}}, and the Pushgateway job.
+	Name string
+	// Argv is the command and its arguments; Argv[0] is looked up in PATH.
+	Argv []string
+	// Config is the job's entry of jobs: (custom metrics, labels); nil for
+	// a job the config does not define.
+	Config *config.JobConfig
+	// Prefix is put before every metric name as PREFIX_NAME; empty means
+	// Config.Prefix.
+	Prefix string
+	// Labels are constant labels (global labels, Keptn labels) added to
+	// every metric after the job's own labels; a label a metric already has
+	// wins.
+	Labels map[string]string
+	// MetricFile is a file the command writes metrics to, given by the
+	// user; empty means a fresh file in a private directory, removed after.
+	MetricFile string
+	// MaxMetricBytes bounds METRICS_FILE; 0 means DefaultMaxMetricBytes.
+	MaxMetricBytes int64
+	// Grace is how long the command may take to exit after a forwarded
+	// signal before its group is killed; 0 means no bound.
+	Grace time.Duration
+	// Environ is the command's environment without METRICS_FILE; nil means
+	// os.Environ(). Templates' {{env.NAME}} read it too.
+	Environ []string
+	// Stdin, Stdout and Stderr are the command's; an *os.File is passed
+	// as is, byte for byte.
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// Signals receives the signals to forward to the command.
+	Signals <-chan os.Signal
+	Logger  *slog.Logger
+}
+
+// Result is a finished run.
+type Result struct {
+	Status   string
+	ExitCode int
+	Start    time.Time
+	Duration time.Duration
+	// Err says why the command did not run (wrapping ErrNotFound or
+	// ErrCannotExecute) or that metricwrap killed it (ErrKilled).
+	Err error
+	// Families are the run's metrics, labelled and validated: the job_*
+	// families, the custom metrics whose `when` held, and the command's.
+	Families []*dto.MetricFamily
+	// MetricsErr reports metrics that were left out: METRICS_FILE that did
+	// not parse or clashed with the job's own metrics (all of the file is
+	// left out), custom metrics that could not be evaluated.
+	MetricsErr error
+}
+
+// Run runs the job once and returns its result; it fails only in ways the
+// Result describes, so the caller always has metrics to deliver.
+func Run(o Options) *Result {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Environ == nil {
+		o.Environ = os.Environ()
+	}
+	if o.MaxMetricBytes <= 0 {
+		o.MaxMetricBytes = DefaultMaxMetricBytes
+	}
+	if o.Prefix == "" && o.Config != nil {
+		o.Prefix = o.Config.Prefix
+	}
+	res := &Result{}
+	if len(o.Argv) == 0 {
+		res.Status, res.ExitCode, res.Start = StatusError, ExitNotFound, time.Now()
+		res.Err = fmt.Errorf("no command given: %w", ErrNotFound)
+		res.Families, res.MetricsErr = o.families(res, nil)
+		return res
+	}
+
+	metricFile := o.MetricFile
+	if metricFile == "" {
+		dir, err := os.MkdirTemp("", "metricwrap-job-")
+		if err != nil {
+			// Run the job anyway: losing its own metrics beats losing it.
+			o.Logger.Error("cannot create a private directory for METRICS_FILE", "err", err)
+		} else {
+			defer os.RemoveAll(dir)
+			metricFile = filepath.Join(dir, "metrics.prom")
+		}
+	}
+	env := withoutVar(o.Environ, EnvMetricsFile)
+	if metricFile != "" {
+		env = append(env, EnvMetricsFile+"="+metricFile)
+	}
+
+	p := &process{
+		argv: o.Argv, env: env,
+		stdin: o.Stdin, stdout: o.Stdout, stderr: o.Stderr,
+		signals: o.Signals, grace: o.Grace, log: o.Logger,
+	}
+	out := p.run()
+	res.ExitCode, res.Start, res.Duration, res.Err = out.exitCode, out.start, out.duration, out.err
+	switch {
+	case out.err != nil:
+		res.Status = StatusError
+	case out.exitCode == 0:
+		res.Status = StatusSucceeded
+	default:
+		res.Status = StatusFailed
+	}
+
+	var cmdFams []*dto.MetricFamily
+	var fileErr error
+	if metricFile != "" && (out.err == nil || errors.Is(out.err, ErrKilled)) {
+		cmdFams, fileErr = readMetrics(metricFile, o.MaxMetricBytes)
+	}
+	res.Families, res.MetricsErr = o.families(res, cmdFams)
+	res.MetricsErr = errors.Join(fileErr, res.MetricsErr)
+	return res
+}
+
+// families assembles, labels and validates a run's metrics. The command's
+// families are dropped as a whole when they clash with the job's own.
+func (o *Options) families(res *Result, cmdFams []*dto.MetricFamily) ([]*dto.MetricFamily, error) {
+	fams := JobMetrics(Outcome{Status: res.Status, ExitCode: res.ExitCode, Start: res.Start, Duration: res.Duration}, o.Prefix)
+	vars := Vars{
+		Status: res.Status, Duration: res.Duration.Seconds(), ExitCode: res.ExitCode,
+		JobName: o.Name, Getenv: getenvFrom(o.Environ),
+	}
+	var errs []error
+	var jobLabels map[string]string
+	if c := o.Config; c != nil {
+		custom, err := CustomMetrics(c.Metrics, o.Prefix, vars)
+		fams = append(fams, custom...)
+		errs = append(errs, err)
+		jobLabels = map[string]string{}
+		for k, tmpl := range c.Labels {
+			v, err := config.ExpandTemplate(tmpl, vars.Lookup)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("jobs.%s.labels.%s: %w", o.Name, k, err))
+				continue
+			}
+			jobLabels[k] = v
+		}
+	}
+	for _, mf := range cmdFams {
+		mf.Name = ptr(prefixed(o.Prefix, mf.GetName()))
+	}
+	label := func(fs []*dto.MetricFamily) []*dto.MetricFamily {
+		exposition.AddLabels(fs, jobLabels)
+		exposition.AddLabels(fs, o.Labels)
+		return fs
+	}
+	all := label(append(fams, cmdFams...))
+	if err := exposition.Validate(all); err != nil {
+		if len(cmdFams) > 0 {
+			errs = append(errs, fmt.Errorf("%s: left out, it clashes with the job's own metrics: %w", EnvMetricsFile, err))
+			all = all[:len(fams)]
+		}
+		if err := exposition.Validate(all); err != nil {
+			errs = append(errs, fmt.Errorf("job metrics: %w", err))
+		}
+	}
+	return all, errors.Join(errs...)
+}
+
+// readMetrics parses what the command wrote to METRICS_FILE; a file it did
+// not write means no metrics.
+func readMetrics(path string, max int64) ([]*dto.MetricFamily, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", EnvMetricsFile, err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %s is not a regular file", EnvMetricsFile, path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", EnvMetricsFile, err)
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%s: larger than %d bytes", EnvMetricsFile, max)
+	}
+	fams, err := exposition.Parse(data, exposition.Detect(data))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", EnvMetricsFile, err)
+	}
+	return fams, nil
+}
+
+// withoutVar is environ without the entries of name.
+func withoutVar(environ []string, name string) []string {
+	out := make([]string, 0, len(environ)+1)
+	for _, kv := range environ {
+		if !strings.HasPrefix(kv, name+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// getenvFrom reads variables from environ (the last entry of a name wins,
+// as in exec).
+func getenvFrom(environ []string) func(string) string {
+	return func(name string) string {
+		v := ""
+		for _, kv := range environ {
+			if k, val, ok := strings.Cut(kv, "="); ok && k == name {
+				v = val
+			}
+		}
+		return v
+	}
+}
