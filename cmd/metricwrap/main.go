@@ -50,7 +50,7 @@ func newApp(g *globals) (*kingpin.Application, []command) {
 		StringVar(&g.exportersDir)
 	promslogflag.AddFlags(app, &g.logConfig)
 
-	cmds := []command{&serveCmd{}, &runCmd{}, &checkConfigCmd{}, &flushCmd{}}
+	cmds := []command{&serveCmd{}, &runCmd{}, &checkConfigCmd{}, &flushCmd{}, &execCmd{}}
 	for _, c := range cmds {
 		c.register(app, g)
 	}

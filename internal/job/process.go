@@ -158,7 +158,7 @@ func (p *process) run() outcome {
 func startError(name string, err error) (int, error) {
 	switch {
 	case errors.Is(err, exec.ErrNotFound), errors.Is(err, fs.ErrNotExist), errors.Is(err, exec.ErrDot):
-		return ExitNotFound, fmt.Errorf("%s: %w (check the name and PATH): %w", name, ErrNotFound, err)
+		return ExitNotFound, fmt.Errorf("%s: %w (check the name and PATH)", name, ErrNotFound)
 	default:
 		return ExitCannotExecute, fmt.Errorf("%s: %w (check its permissions and format): %w", name, ErrCannotExecute, err)
 	}
