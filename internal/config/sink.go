@@ -53,7 +53,8 @@ type SinkConfig struct {
 	AccessKeyID         string        `yaml:"access_key_id,omitempty"`
 	SecretAccessKey     config.Secret `yaml:"secret_access_key,omitempty"`
 	SecretAccessKeyFile string        `yaml:"secret_access_key_file,omitempty"`
-	// Insecure allows a plain http endpoint.
+	// Insecure skips verifying the TLS certificate of an https endpoint
+	// (a plain http endpoint needs nothing: its scheme decides).
 	Insecure bool `yaml:"insecure,omitempty"`
 
 	// Remote write.
