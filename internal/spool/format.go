@@ -2,6 +2,7 @@ package spool
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -99,6 +100,9 @@ func decode(data []byte) (*sink.Batch, error) {
 	if err := json.Unmarshal(body[:metaLen], b); err != nil {
 		return nil, fmt.Errorf("%w: metadata: %w", errCorrupt, err)
 	}
+	if err := checkFrames(body[metaLen:]); err != nil {
+		return nil, fmt.Errorf("%w: metric families: %w", errCorrupt, err)
+	}
 	dec := expfmt.NewDecoder(bytes.NewReader(body[metaLen:]), familyFormat)
 	for {
 		mf := &dto.MetricFamily{}
@@ -112,4 +116,24 @@ func decode(data []byte) (*sink.Batch, error) {
 		b.Families = append(b.Families, mf)
 	}
 	return b, nil
+}
+
+// checkFrames verifies that the family section is a run of varint-delimited
+// messages that each fit in what is left of it. The protobuf decoder sizes
+// its buffer from a message's length prefix before reading it, so an entry
+// whose checksum matches but whose prefix claims terabytes (found by
+// FuzzDecode) would otherwise exhaust memory instead of being quarantined.
+func checkFrames(b []byte) error {
+	for len(b) > 0 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 {
+			return errors.New("bad length prefix")
+		}
+		b = b[k:]
+		if n > uint64(len(b)) {
+			return fmt.Errorf("a message claims %d bytes, %d are left", n, len(b))
+		}
+		b = b[n:]
+	}
+	return nil
 }
