@@ -230,7 +230,9 @@ def write_atomically(path, data):
         raise
 
 
-def run(opts):
+def setup(exporters_dir):
+    """Imports prometheus_client and makes the exporters importable: what
+    every run does first, and what a warm worker does once."""
     import prometheus_client
 
     # The client's own process, platform and GC metrics describe this short
@@ -242,7 +244,14 @@ def run(opts):
         except KeyError:
             pass
 
-    prepare_imports(opts.exporters_dir)
+    prepare_imports(exporters_dir)
+
+
+def run(opts, prepared=False):
+    import prometheus_client
+
+    if not prepared:
+        setup(opts.exporters_dir)
     base = importlib.import_module("exporters.exporter").Exporter
     module = load_module(opts.exporter)
     cls = find_class(module, base)
@@ -259,10 +268,10 @@ def run(opts):
         sys.stdout.flush()
 
 
-def main(argv):
+def main(argv, prepared=False):
     opts = parse_options(argv)
     try:
-        run(opts)
+        run(opts, prepared)
     except NotFound:
         print("Exporter not found.")
         sys.stdout.flush()
@@ -273,5 +282,356 @@ def main(argv):
     return 0
 
 
+# ---------------------------------------------------------------------------
+# Warm worker mode, started by `metricwrap serve` only:
+#
+#     python3 metricwrap_runner.py --worker --exporters-dir DIR [--] [NAME...]
+#
+# The worker does once what every cold run does first (import
+# prometheus_client, make `exporters` and `lib` importable) and imports each
+# NAME, then serves run requests from metricwrap on the Unix socket it got as
+# fd 3. For each request it forks a child that becomes exactly a cold run of
+# the request's arguments: its own process group, the request's environment,
+# working directory and argv, the stdout and stderr pipes metricwrap passed
+# along (SCM_RIGHTS), then main() and the interpreter's normal exit. Every run
+# thus starts from the state right after the imports and leaves nothing
+# behind in the worker.
+#
+# Frames in both directions are a 4-byte big-endian length and a JSON object.
+#   metricwrap -> worker: {"op": "run", "id", "args", "env", "dir"} with two
+#                         fds (stdout, stderr); {"op": "signal", "id", "sig"}
+#   worker -> metricwrap: {"ready": true, "files": [...], "failed": {...}} or
+#                         {"fatal": TRACEBACK} once; {"id", "pid"} or
+#                         {"id", "error"} per run when forked; {"id", "code"}
+#                         or {"id", "signal"} when the child has exited, its
+#                         group has been sent SIGKILL and it has been reaped.
+# End of input (metricwrap closed the socket or died) kills every child's
+# group and ends the worker.
+# ---------------------------------------------------------------------------
+
+WORKER_FLAG = "--worker"
+WORKER_FD = 3
+MAX_FRAME = 64 << 20
+MAX_FDS = 16
+
+
+def _frame(msg):
+    import json
+    import struct
+    data = json.dumps(msg).encode()
+    return struct.pack(">I", len(data)) + data
+
+
+def _unfreeze_env(env):
+    """Replaces os.environ with env, as a fresh interpreter would see it."""
+    import time
+    os.environ.clear()
+    for kv in env:
+        k, _, v = kv.partition("=")
+        os.environ[k] = v
+    os.environ["PROMETHEUS_DISABLE_CREATED_SERIES"] = "True"
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    os.environ.pop("prometheus_multiproc_dir", None)
+    if hasattr(time, "tzset"):
+        time.tzset()
+
+
+def _preload(name):
+    """Imports exporter name; on failure undoes what the import left
+    behind (modules, registered collectors), so a run imports it afresh and
+    fails exactly as a cold run does. Returns the error text or None."""
+    import prometheus_client
+    registry = prometheus_client.REGISTRY
+    modules = set(sys.modules)
+    collectors = set(getattr(registry, "_collector_to_names", {}))
+    try:
+        load_module(name)
+        return None
+    except NotFound:
+        return "not found"
+    except BaseException as e:  # noqa: B902 (SystemExit at import too)
+        for m in set(sys.modules) - modules:
+            del sys.modules[m]
+        for c in set(getattr(registry, "_collector_to_names", {})) - collectors:
+            try:
+                registry.unregister(c)
+            except KeyError:
+                pass
+        return f"{type(e).__name__}: {e}"
+
+
+def _user_files(root):
+    """The user's module files the worker imported, with what identifies
+    their content, so metricwrap restarts the worker when one changes."""
+    files = []
+    root = os.path.realpath(root) + os.sep
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if not path:
+            continue
+        real = os.path.realpath(path)
+        if not real.startswith(root):
+            continue
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        files.append({"path": os.path.abspath(path), "mtime_ns": st.st_mtime_ns, "size": st.st_size})
+    return files
+
+
+class _Child:
+    """A forked child's run, entered once the worker's frames are gone."""
+
+    def __init__(self, msg, out_fd, err_fd, close_fds):
+        self.msg, self.out_fd, self.err_fd, self.close_fds = msg, out_fd, err_fd, close_fds
+
+    def enter(self):
+        import signal
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        for fd in self.close_fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        os.dup2(self.out_fd, 1)
+        os.dup2(self.err_fd, 2)
+        for fd in (self.out_fd, self.err_fd):
+            if fd > 2:
+                os.close(fd)
+        if self.msg.get("dir"):
+            os.chdir(self.msg["dir"])
+        _unfreeze_env(self.msg.get("env") or [])
+        sys.argv = sys.argv[:1] + list(self.msg["args"])
+        return list(self.msg["args"])
+
+
+class _Worker:
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = bytearray()
+        self.fds = []        # received, not yet used, in arrival order
+        self.children = {}   # pid -> run id
+        self.pids = {}       # run id -> pid
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_w, False)
+        os.set_blocking(self.wake_r, False)
+
+    def send(self, msg):
+        self.sock.sendall(_frame(msg))
+
+    def serve(self):
+        """Runs until metricwrap goes away (returns None) or, in a forked
+        child, returns the child's _Child."""
+        import array
+        import json
+        import selectors
+        import signal
+        import socket
+        import struct
+
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
+        sel = selectors.DefaultSelector()
+        sel.register(self.sock, selectors.EVENT_READ, "sock")
+        sel.register(self.wake_r, selectors.EVENT_READ, "wake")
+        ancsize = socket.CMSG_SPACE(MAX_FDS * array.array("i").itemsize)
+        try:
+            while True:
+                for key, _ in sel.select():
+                    if key.data == "wake":
+                        try:
+                            while os.read(self.wake_r, 512):
+                                pass
+                        except BlockingIOError:
+                            pass
+                        self.reap()
+                        continue
+                    data, anc, _, _ = self.sock.recvmsg(1 << 16, ancsize)
+                    for level, kind, cdata in anc:
+                        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                            fds = array.array("i")
+                            fds.frombytes(cdata[:len(cdata) - len(cdata) % fds.itemsize])
+                            self.fds.extend(fds)
+                    if not data:
+                        self.shutdown()
+                        return None
+                    self.buf += data
+                    while len(self.buf) >= 4:
+                        (n,) = struct.unpack(">I", self.buf[:4])
+                        if n > MAX_FRAME:
+                            raise ValueError(f"frame of {n} bytes")
+                        if len(self.buf) < 4 + n:
+                            break
+                        msg = json.loads(bytes(self.buf[4:4 + n]))
+                        del self.buf[:4 + n]
+                        if msg.get("op") == "run":
+                            child = self.start(msg)
+                            if child is not None:
+                                sel.close()
+                                return child
+                        elif msg.get("op") == "signal":
+                            self.signal(msg)
+        except BaseException:
+            if self.children is not None:
+                self.shutdown()
+            raise
+
+    def start(self, msg):
+        rid = msg["id"]
+        if len(self.fds) < 2:
+            self.send({"id": rid, "error": "run request without its stdout and stderr"})
+            return None
+        out_fd, err_fd = self.fds.pop(0), self.fds.pop(0)
+        problem = None
+        if msg.get("dir") and not os.path.isdir(msg["dir"]):
+            problem = f"working directory {msg['dir']}: not a directory"
+        pid = -1
+        if problem is None:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
+            try:
+                pid = os.fork()
+            except OSError as e:
+                problem = f"fork: {e}"
+        if pid == 0:
+            try:
+                os.setpgid(0, 0)
+            except OSError:
+                pass
+            self.sock.close()
+            close = [self.wake_r, self.wake_w] + self.fds
+            self.children = None  # never shut down the worker's children here
+            return _Child(msg, out_fd, err_fd, close)
+        os.close(out_fd)
+        os.close(err_fd)
+        if problem is not None:
+            self.send({"id": rid, "error": problem})
+            return None
+        try:
+            # Also here, so the group exists before metricwrap can signal it.
+            os.setpgid(pid, pid)
+        except OSError:
+            pass
+        self.children[pid] = rid
+        self.pids[rid] = pid
+        self.send({"id": rid, "pid": pid})
+        return None
+
+    def signal(self, msg):
+        pid = self.pids.get(msg.get("id"))
+        if pid is None:
+            return
+        try:
+            os.killpg(pid, int(msg["sig"]))
+        except OSError:
+            pass
+
+    def finish(self, pid, block):
+        """Reaps pid once it has exited, after killing what is left of its
+        group (while the unreaped leader keeps the group id reserved).
+        Returns its wait status, or None while it runs."""
+        import signal
+        if hasattr(os, "waitid"):
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | (0 if block else os.WNOHANG)) is None:
+                return None
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+            return os.waitpid(pid, 0)[1]
+        got, status = os.waitpid(pid, 0 if block else os.WNOHANG)
+        if got == 0:
+            return None
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        return status
+
+    def reap(self):
+        for pid, rid in list(self.children.items()):
+            try:
+                status = self.finish(pid, False)
+            except ChildProcessError:
+                status = -1
+            if status is None:
+                continue
+            del self.children[pid]
+            del self.pids[rid]
+            if status == -1:
+                self.send({"id": rid, "signal": 9})
+            elif os.WIFSIGNALED(status):
+                self.send({"id": rid, "signal": os.WTERMSIG(status)})
+            else:
+                self.send({"id": rid, "code": os.WEXITSTATUS(status)})
+
+    def shutdown(self):
+        import signal
+        for pid in list(self.children):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for pid in list(self.children):
+            try:
+                self.finish(pid, True)
+            except ChildProcessError:
+                pass
+        self.children.clear()
+
+
+def worker_main(argv):
+    import gc
+    import socket
+    import traceback as tb
+
+    exporters_dir = "exporters"
+    names = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--exporters-dir" and i + 1 < len(argv):
+            exporters_dir = argv[i + 1]
+            i += 2
+            continue
+        if argv[i] == "--":
+            i += 1
+        names = argv[i:]
+        break
+    sock = socket.socket(fileno=WORKER_FD)
+    try:
+        setup(exporters_dir)
+    except BaseException:  # noqa: B902
+        sock.sendall(_frame({"fatal": tb.format_exc()}))
+        return 1
+    # gather() imports asyncio only when an exporter is async: do it here
+    # once rather than in every such run.
+    import asyncio  # noqa: F401
+    failed = {}
+    for name in names:
+        problem = _preload(name)
+        if problem is not None:
+            failed[name] = problem
+    # Objects that exist now are shared by every child; keep the collector
+    # from touching (and so copying) their pages in each of them.
+    gc.collect()
+    if hasattr(gc, "freeze"):
+        gc.freeze()
+    worker = _Worker(sock)
+    worker.send({"ready": True, "files": _user_files(os.path.dirname(os.path.abspath(exporters_dir))),
+                 "failed": failed})
+    child = worker.serve()
+    if child is None:
+        return 0
+    # In the forked child: from here on, exactly a cold run.
+    return main(child.enter(), prepared=True)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == [WORKER_FLAG]:
+        sys.exit(worker_main(sys.argv[2:]))
     sys.exit(main(sys.argv[1:]))

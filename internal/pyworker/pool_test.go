@@ -1,0 +1,222 @@
+package pyworker
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/metricwrap/metricwrap/internal/runner"
+)
+
+// exporters used by the tests, one behaviour each.
+var testExporters = map[string]string{
+	"ok.py": `from exporters.exporter import Exporter
+import os
+
+RUNS = None
+
+class OK(Exporter):
+    def gather_metrics(self):
+        c = self.metrics.Counter('ok_runs', 'Runs seen by this process.')
+        c.inc()
+        g = self.metrics.Gauge('ok_env', 'Environment seen.', ['name', 'value'])
+        for k in ('EXPORTER_NAME', 'FOO', 'WORKER_ONLY'):
+            g.labels(k, os.environ.get(k, '-')).set(1)
+        g.labels('has_timeout', str('SCRAPE_TIMEOUT' in os.environ and 'SCRAPE_DEADLINE' in os.environ)).set(1)
+        g.labels('cwd', os.path.basename(os.getcwd())).set(1)
+        print("to stdout")
+        import sys
+        print("to stderr", file=sys.stderr)
+`,
+	"async_ok.py": `from exporters.exporter import Exporter
+import asyncio
+
+class Async(Exporter):
+    async def gather_metrics(self):
+        await asyncio.sleep(0)
+        self.metrics.Gauge('async_done', 'Ran in asyncio.').set(1)
+`,
+	"boom.py": `from exporters.exporter import Exporter
+
+class Boom(Exporter):
+    def gather_metrics(self):
+        raise RuntimeError("boom")
+`,
+	"importfail.py": `from exporters.exporter import Exporter
+import prometheus_client
+prometheus_client.Gauge('half_registered', 'Registered before the import fails.')
+raise ImportError("cannot import at all")
+
+class X(Exporter):
+    pass
+`,
+	"exit3.py": `from exporters.exporter import Exporter
+import sys
+
+class Exit(Exporter):
+    def gather_metrics(self):
+        sys.exit(3)
+`,
+	"exitmsg.py": `from exporters.exporter import Exporter
+import sys
+
+class Exit(Exporter):
+    def gather_metrics(self):
+        sys.exit("leaving with a message")
+`,
+	"args.py": `from exporters.exporter import Exporter
+import argparse
+
+class Args(Exporter):
+    def parse_args(self, *args):
+        p = argparse.ArgumentParser()
+        p.add_argument('--target', required=True)
+        return p.parse_args(args)
+
+    def gather_metrics(self):
+        self.metrics.Gauge('target_up', 'Target.', ['target']).labels(self.args.target).set(1)
+`,
+	"slow.py": `from exporters.exporter import Exporter
+import time
+
+class Slow(Exporter):
+    def gather_metrics(self):
+        time.sleep(60)
+`,
+	"big.py": `from exporters.exporter import Exporter
+
+class Big(Exporter):
+    def gather_metrics(self):
+        g = self.metrics.Gauge('big', 'Many series.', ['i'])
+        for i in range(2000):
+            g.labels(str(i)).set(i)
+`,
+	"killed.py": `from exporters.exporter import Exporter
+import os, signal
+
+class Killed(Exporter):
+    def gather_metrics(self):
+        os.kill(os.getpid(), signal.SIGKILL)
+`,
+	"grandchild.py": `from exporters.exporter import Exporter
+import subprocess
+
+class GC(Exporter):
+    def gather_metrics(self):
+        subprocess.Popen(['sleep', '60'])
+        self.metrics.Gauge('spawned', 'Left a grandchild.').set(1)
+`,
+}
+
+// TestWarmMatchesCold runs each case cold (runner.Run) and warm (a worker
+// fork) and compares what a caller sees: exit code, signal, error class,
+// metrics (values aside), stdout, and stderr's last line.
+func TestWarmMatchesCold(t *testing.T) {
+	f := newFixture(t, testExporters)
+	names := []string{"ok", "async_ok", "boom", "importfail", "exit3", "exitmsg", "args", "slow", "big", "killed", "grandchild"}
+	pool := warmPool(t, f, names...)
+
+	cases := []struct {
+		name    string
+		spec    runner.Spec
+		wantErr error
+		code    int
+	}{
+		{name: "success", spec: withEnv(f.spec("ok"), "FOO", "bar")},
+		{name: "async", spec: f.spec("async_ok")},
+		{name: "exception", spec: f.spec("boom"), wantErr: runner.ErrExit, code: 1},
+		{name: "import error", spec: f.spec("importfail"), wantErr: runner.ErrExit, code: 1},
+		{name: "not found", spec: f.spec("nosuch"), wantErr: runner.ErrExit, code: 255},
+		{name: "sys.exit(3)", spec: f.spec("exit3"), wantErr: runner.ErrExit, code: 3},
+		{name: "sys.exit(message)", spec: f.spec("exitmsg"), wantErr: runner.ErrExit, code: 1},
+		{name: "arguments", spec: f.spec("args", "--target", "sw01")},
+		{name: "bad arguments", spec: f.spec("args"), wantErr: runner.ErrExit, code: 2},
+		{name: "timeout", spec: withTimeout(f.spec("slow"), 500*time.Millisecond), wantErr: runner.ErrTimeout, code: -1},
+		{name: "output too large", spec: withMax(f.spec("big"), 1000), wantErr: runner.ErrOutputTooLarge, code: 0},
+		{name: "killed by a signal", spec: f.spec("killed"), wantErr: runner.ErrExit, code: -1},
+		{name: "grandchild left behind", spec: f.spec("grandchild")},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			cold, coldErr := runner.Run(ctx, tc.spec)
+			warmBefore, _ := pool.counts()
+			warm, warmErr := pool.Run(ctx, f.dir, tc.spec)
+			if after, _ := pool.counts(); after != warmBefore+1 {
+				t.Fatalf("the run did not run warm (warm runs %v -> %v)", warmBefore, after)
+			}
+			for _, r := range []struct {
+				how string
+				res *runner.Result
+				err error
+			}{{"cold", cold, coldErr}, {"warm", warm, warmErr}} {
+				if tc.wantErr == nil && r.err != nil {
+					t.Fatalf("%s: %v\nstderr: %s", r.how, r.err, r.res.Stderr)
+				}
+				if tc.wantErr != nil && !errors.Is(r.err, tc.wantErr) {
+					t.Fatalf("%s: error %v, want %v", r.how, r.err, tc.wantErr)
+				}
+				if tc.code != -2 && r.res.ExitCode != tc.code && tc.wantErr != runner.ErrOutputTooLarge {
+					t.Errorf("%s: exit code %d, want %d", r.how, r.res.ExitCode, tc.code)
+				}
+			}
+			if cold.ExitCode != warm.ExitCode || cold.Signal != warm.Signal {
+				t.Errorf("exit: cold %d %q, warm %d %q", cold.ExitCode, cold.Signal, warm.ExitCode, warm.Signal)
+			}
+			if c, w := normalize(cold.Metrics), normalize(warm.Metrics); c != w {
+				t.Errorf("metrics differ:\ncold:\n%s\nwarm:\n%s", c, w)
+			}
+			if c, w := string(cold.Stdout), string(warm.Stdout); c != w {
+				t.Errorf("stdout differs: cold %q, warm %q", c, w)
+			}
+			if c, w := lastLine(string(cold.Stderr)), lastLine(string(warm.Stderr)); c != w {
+				t.Errorf("stderr's last line differs: cold %q, warm %q", c, w)
+			}
+			if (coldErr == nil) != (warmErr == nil) {
+				t.Errorf("errors: cold %v, warm %v", coldErr, warmErr)
+			}
+			assertEmptyDir(t, f.tmp)
+		})
+	}
+}
+
+func withEnv(s runner.Spec, k, v string) runner.Spec {
+	s.Env = map[string]string{k: v}
+	return s
+}
+
+func withTimeout(s runner.Spec, d time.Duration) runner.Spec {
+	s.Timeout = d
+	return s
+}
+
+func withMax(s runner.Spec, n int64) runner.Spec {
+	s.MaxOutputBytes = n
+	return s
+}
+
+// TestWarmRunsStartPristine: a counter incremented by every run reads 1 in
+// each, and the run sees its own environment, not the worker's.
+func TestWarmRunsStartPristine(t *testing.T) {
+	f := newFixture(t, testExporters)
+	pool := warmPool(t, f, "ok")
+	for i := range 3 {
+		res, err := pool.Run(context.Background(), f.dir, withEnv(f.spec("ok"), "FOO", "run"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := string(res.Metrics)
+		for _, want := range []string{
+			"ok_runs_total 1.0\n",
+			`ok_env{name="FOO",value="run"} 1.0`,
+			`ok_env{name="EXPORTER_NAME",value="ok"} 1.0`,
+			`ok_env{name="has_timeout",value="True"} 1.0`,
+		} {
+			if !strings.Contains(m, want) {
+				t.Errorf("run %d: no %q in\n%s", i, want, m)
+			}
+		}
+	}
+}

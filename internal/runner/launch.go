@@ -1,0 +1,228 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Launch is a child ready to be started by a Launcher rather than by Run:
+// the command line, environment and working directory Run would have used,
+// and the write ends of the pipes Run reads the child's stdout and stderr
+// from.
+type Launch struct {
+	// Args is the whole argv; Args[0] is Spec.Path as given.
+	Args []string
+	// Env is the whole environment (METRICS_FILE, SCRAPE_* included).
+	Env []string
+	// Dir is the working directory; "" means the launcher's own.
+	Dir string
+	// Stdout and Stderr must become the child's fds 1 and 2. RunLaunched
+	// closes them once the Launcher returns, so the launcher passes them on
+	// (or duplicates them) before returning.
+	Stdout, Stderr *os.File
+}
+
+// Exit is how a launched child ended.
+type Exit struct {
+	// Code is the exit code, -1 when Signal is set.
+	Code int
+	// Signal is the signal that ended the child, 0 when it exited.
+	Signal syscall.Signal
+}
+
+// Launched is a child started by a Launcher, in a process group of its own
+// whose id is its pid.
+type Launched interface {
+	// Signal sends sig to the child's process group, unless the child has
+	// already been reaped (so a reused pid is never signalled).
+	Signal(sig syscall.Signal) error
+	// Wait blocks until the child has exited, every process left in its
+	// group has been sent SIGKILL, and the child has been reaped. An error
+	// means the child's fate is unknown (its supervisor was lost); the
+	// group has then been sent SIGKILL anyway.
+	Wait() (Exit, error)
+}
+
+// Launcher starts the child described by l. An error means no child runs;
+// RunLaunched returns it wrapped in ErrStart, so a caller can tell it apart
+// and run the same Spec another way.
+type Launcher func(l Launch) (Launched, error)
+
+// RunLaunched is Run with the child started by launch instead of by
+// os/exec: the same private directory, environment, caps, timeout handling,
+// Result and errors, for a process that someone else forks (a warm Python
+// worker). The Spec's Path is not looked up; it is only Args[0].
+func RunLaunched(ctx context.Context, s Spec, launch Launcher) (*Result, error) {
+	s = s.withDefaults()
+	res := &Result{ExitCode: -1}
+	if err := ctx.Err(); err != nil {
+		return res, ctxError(ctx, err)
+	}
+	var cancelTimeout context.CancelFunc = func() {}
+	if s.Timeout > 0 {
+		ctx, cancelTimeout = context.WithTimeout(ctx, s.Timeout)
+	}
+	defer cancelTimeout()
+	runCtx, abort := context.WithCancelCause(ctx)
+	defer abort(nil)
+
+	dir, err := os.MkdirTemp(s.TempDir, "metricwrap-run-")
+	if err != nil {
+		return res, fmt.Errorf("%w: private directory: %w", ErrStart, err)
+	}
+	defer removeAll(dir)
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return res, fmt.Errorf("%w: private directory: %w", ErrStart, err)
+	}
+	metricsFile := filepath.Join(dir, metricsFileName)
+	res.MetricsFilename = metricsFile
+	env, err := buildEnv(s, metricsFile, runCtx, time.Now())
+	if err != nil {
+		return res, fmt.Errorf("%w: %w", ErrStart, err)
+	}
+	args := make([]string, 0, len(s.Args)+3)
+	args = append(args, s.Path)
+	if s.Output == OutputSeed {
+		args = append(args, "--output-filename", metricsFile)
+	}
+	args = append(args, s.Args...)
+
+	stdoutTail := newTailBuffer(s.CaptureBytes)
+	stderrTail := newTailBuffer(s.CaptureBytes)
+	var tooLarge atomic.Bool
+	overflow := func() {
+		tooLarge.Store(true)
+		abort(ErrOutputTooLarge)
+	}
+	var stdoutMetrics *capBuffer
+	var stdoutW io.Writer = stdoutTail
+	if s.Output == OutputStdout {
+		stdoutMetrics = newCapBuffer(s.MaxOutputBytes, overflow)
+		stdoutW = io.MultiWriter(stdoutMetrics, stdoutTail)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return res, fmt.Errorf("%w: %w", ErrStart, err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return res, fmt.Errorf("%w: %w", ErrStart, err)
+	}
+	res.Start = time.Now()
+	child, err := launch(Launch{Args: args, Env: env, Dir: s.Dir, Stdout: outW, Stderr: errW})
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		return res, fmt.Errorf("%w: %w", ErrStart, err)
+	}
+	var copiers sync.WaitGroup
+	copiers.Go(func() { _, _ = io.Copy(stdoutW, outR) })
+	copiers.Go(func() { _, _ = io.Copy(stderrTail, errR) })
+
+	exited := make(chan struct{})
+	var signalled atomic.Bool
+	var helpers sync.WaitGroup
+	helpers.Go(func() { terminateLaunched(runCtx, exited, child, s.KillGrace, &signalled) })
+	if s.Output != OutputStdout {
+		helpers.Go(func() { watchFileSize(metricsFile, s.MaxOutputBytes, exited, overflow) })
+	}
+	exit, waitErr := child.Wait()
+	close(exited)
+	helpers.Wait()
+	res.Duration = time.Since(res.Start)
+
+	// As cmd.WaitDelay does: the group is dead, so only a process that left
+	// it can still hold the pipes; stop reading after the delay.
+	delay := max(s.KillGrace, minWaitDelay)
+	pipesClosed := drainPipes(&copiers, delay, outR, errR)
+	outR.Close()
+	errR.Close()
+	res.Stdout = stdoutTail.Bytes()
+	res.Stderr = stderrTail.Bytes()
+	res.ExitCode = exit.Code
+	if exit.Signal != 0 {
+		res.ExitCode = -1
+		res.Signal = exit.Signal.String()
+	}
+
+	switch {
+	case tooLarge.Load():
+		return res, tooLargeError(s.MaxOutputBytes)
+	case signalled.Load():
+		return res, ctxError(ctx, context.Cause(runCtx))
+	case waitErr != nil:
+		return res, fmt.Errorf("%w: %w", ErrExit, waitErr)
+	case res.ExitCode != 0 || res.Signal != "":
+		res.Metrics, _ = readMetricsOutput(stdoutMetrics, metricsFile, s.MaxOutputBytes)
+		return res, exitError(res)
+	case !pipesClosed && stdoutMetrics != nil:
+		return res, fmt.Errorf("%w: stdout was still open %s after the exporter exited (a process it started left its group); the metrics may be incomplete", ErrExit, delay)
+	}
+	res.Metrics, err = readMetricsOutput(stdoutMetrics, metricsFile, s.MaxOutputBytes)
+	return res, err
+}
+
+// drainPipes waits up to delay for the copiers to reach EOF, then makes
+// their reads fail; it reports whether both pipes closed in time.
+func drainPipes(copiers *sync.WaitGroup, delay time.Duration, pipes ...*os.File) bool {
+	done := make(chan struct{})
+	go func() {
+		copiers.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+	}
+	for _, p := range pipes {
+		_ = p.SetReadDeadline(time.Now())
+	}
+	<-done
+	return false
+}
+
+// terminateLaunched is terminate for a launched child: SIGTERM to the group
+// when the run's context ends first, SIGKILL after grace.
+func terminateLaunched(ctx context.Context, exited <-chan struct{}, child Launched, grace time.Duration, signalled *atomic.Bool) {
+	select {
+	case <-exited:
+		return
+	case <-ctx.Done():
+	}
+	signalled.Store(true)
+	_ = child.Signal(syscall.SIGTERM)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-exited:
+	case <-t.C:
+		_ = child.Signal(syscall.SIGKILL)
+	}
+}
+
+// BaseEnv is the part of every child's environment taken from metricwrap's
+// own (PATH, HOME, LANG, TZ, when set), for a long-lived process that forks
+// children and should see no more than they do.
+func BaseEnv() []string {
+	var env []string
+	for _, name := range inherited {
+		if v, ok := os.LookupEnv(name); ok {
+			env = append(env, name+"="+v)
+		}
+	}
+	return env
+}
