@@ -5,4 +5,5 @@ package builtin
 import (
 	_ "github.com/metricwrap/metricwrap/internal/exporter/builtin/dummy" // dummy
 	_ "github.com/metricwrap/metricwrap/internal/exporter/builtin/http"  // http
+	_ "github.com/metricwrap/metricwrap/internal/exporter/builtin/json"  // json
 )

@@ -15,17 +15,24 @@
 //	          path: $.jobs
 //	          count: true
 //	        - name: jenkins_job_last_build_result
-//	          help: Result of each job's last build (1 success, 0 failure, -1 other).
+//	          help: Result of each job's last build (1 success, 0 failed or unstable, -1 aborted).
 //	          path: $.jobs[*]
 //	          labels: {job: $.name}
 //	          value: $.lastBuild.result
 //	          value_map: {SUCCESS: 1, FAILURE: 0, UNSTABLE: 0, ABORTED: -1}
-//	        - name: jenkins_job_last_build_number
+//	        - name: jenkins_job_builds_total
+//	          help: Builds of each job so far (its last build's number).
 //	          type: counter
 //	          path: $.jobs[*]
 //	          labels: {job: $.name}
 //	          value: $.lastBuild.number
 //	          missing: zero
+//	        - name: jenkins_job_last_build_duration_seconds
+//	          help: Duration of each job's last build.
+//	          path: $.jobs[*]
+//	          labels: {job: $.name}
+//	          value: $.lastBuild.duration
+//	          scale: 0.001
 //
 // Options:
 //
@@ -52,6 +59,8 @@
 //     null label value is empty.
 //   - value_map: string to number, tried before parsing a numeric string.
 //     Numbers are taken as they are, booleans are 1 and 0.
+//   - scale: multiplies numbers and numeric strings from the document (not
+//     value_map results), e.g. 0.001 to turn milliseconds into seconds.
 //   - missing: what a value that is missing, null, or neither a number nor a
 //     mapped or numeric string does: skip (the default) leaves the sample
 //     out, zero reports 0 (for a singular path, also when the path itself is

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
+	"math/big"
 	"regexp"
 	"slices"
 	"strconv"
@@ -36,6 +38,7 @@ type MetricOptions struct {
 	Count    bool               `yaml:"count"`
 	Labels   map[string]string  `yaml:"labels"`
 	ValueMap map[string]float64 `yaml:"value_map"`
+	Scale    string             `yaml:"scale"`
 	Missing  string             `yaml:"missing"`
 }
 
@@ -49,7 +52,11 @@ type metric struct {
 	labelNames []string
 	labelPaths []Path
 	valueMap   map[string]float64
-	missing    string
+	// scale multiplies numbers taken from the document (not value_map
+	// results or counts), e.g. 0.001 for milliseconds to seconds; nil is 1.
+	// It is exact, so 65210 ms is 65.21 s and not 65.21000000000001.
+	scale   *big.Rat
+	missing string
 }
 
 func newMetric(o MetricOptions) (*metric, error) {
@@ -57,6 +64,13 @@ func newMetric(o MetricOptions) (*metric, error) {
 		return nil, fmt.Errorf("name: %q is not a metric name", o.Name)
 	}
 	m := &metric{name: o.Name, help: o.Help, count: o.Count, valueMap: o.ValueMap, missing: cmpOr(o.Missing, MissingSkip)}
+	if o.Scale != "" {
+		r, ok := new(big.Rat).SetString(o.Scale)
+		if !ok || r.Sign() == 0 || len(o.Scale) > 32 {
+			return nil, fmt.Errorf("scale: %q is not a non-zero number", o.Scale)
+		}
+		m.scale = r
+	}
 	switch o.Type {
 	case "", "gauge":
 	case "counter":
@@ -84,6 +98,8 @@ func newMetric(o MetricOptions) (*metric, error) {
 		return nil, errors.New("value and count exclude each other")
 	case o.Count && len(o.ValueMap) > 0:
 		return nil, errors.New("value_map has no use with count")
+	case o.Count && o.Scale != "":
+		return nil, errors.New("scale has no use with count")
 	case o.Value != "":
 		if m.value, err = singular(o.Value); err != nil {
 			return nil, fmt.Errorf("value: %w", err)
@@ -193,9 +209,9 @@ func (m *metric) valueOf(el any) (v float64, problem string, err error) {
 		if err != nil && !errors.Is(err, strconv.ErrRange) {
 			return 0, fmt.Sprintf("value %s: %s is not a number", m.value, t), nil
 		}
-		return f, "", nil
+		return m.scaled(t.String(), f), "", nil
 	case float64:
-		return t, "", nil
+		return m.scaled(strconv.FormatFloat(t, 'g', -1, 64), t), "", nil
 	case bool:
 		if t {
 			return 1, "", nil
@@ -205,13 +221,34 @@ func (m *metric) valueOf(el any) (v float64, problem string, err error) {
 		if f, ok := m.valueMap[t]; ok {
 			return f, "", nil
 		}
-		f, err := strconv.ParseFloat(strings.TrimSpace(t), 64)
+		text := strings.TrimSpace(t)
+		f, err := strconv.ParseFloat(text, 64)
 		if err != nil {
 			return 0, fmt.Sprintf("value %s: %q is neither a number nor in value_map", m.value, printable(t)), nil
 		}
-		return f, "", nil
+		return m.scaled(text, f), "", nil
 	}
 	return 0, "", fmt.Errorf("value %s selects an object or array; count: true counts one", m.value)
+}
+
+// scaled is f, whose decimal text is text, times the scale: computed
+// exactly and rounded once. Infinities, NaN, zero and long texts are only
+// multiplied: their text may be "Inf" or "1e999999999", which must not
+// become a billion-digit rational.
+func (m *metric) scaled(text string, f float64) float64 {
+	if m.scale == nil {
+		return f
+	}
+	scale, _ := m.scale.Float64()
+	if f == 0 || math.IsInf(f, 0) || math.IsNaN(f) || len(text) > 64 {
+		return f * scale
+	}
+	r, ok := new(big.Rat).SetString(text)
+	if !ok {
+		return f * scale
+	}
+	out, _ := r.Mul(r, m.scale).Float64()
+	return out
 }
 
 // labelValue is the text of a label; missing or null is the empty value,
