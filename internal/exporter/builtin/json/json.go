@@ -67,6 +67,9 @@
 //     missing; an element a wildcard cannot reach is skipped), error fails
 //     the run.
 //
+// In YAML's flow style ({...} and [...]) quote a path that holds [ or *:
+// {path: '$.jobs[*]'}.
+//
 // Every run also reports metricwrap_json_skipped_values{metric}, the values
 // skipped under `missing: skip` (and unreachable elements under `zero`), so
 // a document whose shape changed shows up before a dashboard goes blank.
