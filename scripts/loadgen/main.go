@@ -52,6 +52,8 @@ func main() {
 		err = benchRun(os.Args[2:])
 	case "serve":
 		err = benchServe(os.Args[2:])
+	case "noop":
+		// A Go process that does nothing: bench-run's floor for any Go wrapper.
 	default:
 		err = fmt.Errorf("unknown mode %q (want run or serve)", os.Args[1])
 	}
@@ -116,6 +118,10 @@ func benchRun(args []string) error {
 	if *bin == "" {
 		return errors.New("-bin is required")
 	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
 	dir, err := os.MkdirTemp("", "loadgen-run-")
 	if err != nil {
 		return err
@@ -131,7 +137,7 @@ func benchRun(args []string) error {
 		if out, err := wrapped.CombinedOutput(); err != nil {
 			return fmt.Errorf("metricwrap run %s: %v\n%s", e.name, err, out)
 		}
-		var bare, wrap, diffs []time.Duration
+		var bare, wrap, noop, diffs []time.Duration
 		for i := 0; i < *n; i++ {
 			runBare := func() error {
 				d, err := timeProcess(exec.Command("/bin/sh", "-c", e.script), []string{
@@ -145,25 +151,30 @@ func benchRun(args []string) error {
 				wrap = append(wrap, d)
 				return err
 			}
-			first, second := runBare, runWrapped
+			runNoop := func() error {
+				d, err := timeProcess(exec.Command(self, "noop"), os.Environ())
+				noop = append(noop, d)
+				return err
+			}
+			order := []func() error{runBare, runWrapped, runNoop}
 			if i%2 == 1 {
-				first, second = runWrapped, runBare
+				order = []func() error{runWrapped, runNoop, runBare}
 			}
-			if err := first(); err != nil {
-				return err
-			}
-			if err := second(); err != nil {
-				return err
+			for _, f := range order {
+				if err := f(); err != nil {
+					return err
+				}
 			}
 			diffs = append(diffs, wrap[len(wrap)-1]-bare[len(bare)-1])
 		}
-		b, w, d := sortedCopy(bare), sortedCopy(wrap), sortedCopy(diffs)
+		b, w, d, o := sortedCopy(bare), sortedCopy(wrap), sortedCopy(diffs), sortedCopy(noop)
 		fmt.Printf("\n%s exporter (%s)\n", e.name, e.script)
 		fmt.Printf("  bare:            median %s  p90 %s\n", ms(quantile(b, 0.5)), ms(quantile(b, 0.9)))
 		fmt.Printf("  metricwrap run:  median %s  p90 %s\n", ms(quantile(w, 0.5)), ms(quantile(w, 0.9)))
 		fmt.Printf("  added:           %s (median of paired differences %s)\n",
 			ms(quantile(w, 0.5)-quantile(b, 0.5)), ms(quantile(d, 0.5)))
-		fmt.Printf("  ratio:           %.3f (median/median)\n", float64(quantile(w, 0.5))/float64(quantile(b, 0.5)))
+		fmt.Printf("  ratio:           %.3f (median/median; targets: adds <= 3 ms, ratio <= 1.3 for ~10 ms)\n", float64(quantile(w, 0.5))/float64(quantile(b, 0.5)))
+		fmt.Printf("  for scale, a Go binary that does nothing: median %s  p90 %s\n", ms(quantile(o, 0.5)), ms(quantile(o, 0.9)))
 	}
 	return nil
 }
