@@ -374,3 +374,40 @@ func checkParams(t *testing.T, e *exporter.Entry, target string) map[string]stri
 func families(res *exporter.Result) prometheus.Gatherer {
 	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return res.Families, nil })
 }
+
+// TestDocExample loads the example of the package documentation, with its
+// CA file replaced by a real one, so that what users copy is valid.
+func TestDocExample(t *testing.T) {
+	src, err := os.ReadFile("http.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var example []string
+	for _, line := range strings.Split(string(src), "\n") {
+		yml, code := strings.CutPrefix(line, "//\t")
+		if !code && len(example) > 0 {
+			break
+		}
+		if code && (len(example) > 0 || strings.HasPrefix(yml, "exporters:")) {
+			example = append(example, yml)
+		}
+	}
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv.Close()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yml := strings.ReplaceAll(strings.Join(example, "\n"), "/etc/ssl/private-ca.pem", caFile)
+	e := buildEntry(t, yml, "health")
+	for target, ok := range map[string]bool{
+		"https://api.example.com/healthz":  true,
+		"http://api.example.com/healthz":   false,
+		"https://api.example.org/healthz":  false,
+		"https://api.example.com/healthz2": false,
+	} {
+		if _, err := e.Params().Check(url.Values{"target": {target}}); (err == nil) != ok {
+			t.Errorf("target %s: accepted=%v, want %v", target, err == nil, ok)
+		}
+	}
+}
