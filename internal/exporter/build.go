@@ -31,6 +31,9 @@ type BuildOptions struct {
 	// Python finds the interpreter and the bundled runner for Python
 	// exporters, on first use; nil disables Python class exporters.
 	Python PythonFinder
+	// Warm, when set, runs Python class exporters from warm workers
+	// (serve only); an exporter's `warm: false` opts out.
+	Warm WarmRunner
 	// TempDir is the parent of each run's private directory.
 	TempDir string
 	// Getenv reads labels_from_env; nil means os.Getenv.
@@ -167,6 +170,9 @@ func fromConfig(name string, ec *config.ExporterConfig, cfg *config.Config, o Bu
 			}
 		}
 		entry.Exporter = pe
+		if ec.Kind() == config.KindPython {
+			entry.Exporter = warmed(pe, ec.Python, ec.Warm, o.Warm)
+		}
 	case config.KindScrape:
 		u, err := url.Parse(ec.Scrape)
 		if err != nil {
@@ -334,12 +340,14 @@ func discovered(f Found, cfg *config.Config, o BuildOptions) *Entry {
 	ec := &config.ExporterConfig{Output: config.OutputFile}
 	g := &cfg.Global
 	pe := &processExporter{name: f.Name, job: f.Name, params: OpenParams(), spec: runnerSpec(f.Name, ec, g, o)}
+	var e Exporter = pe
 	switch {
 	case f.Class:
 		pe.kind = KindPython
 		pe.job = pythonJob(f.Path)
 		pe.argv = pythonArgv(f.Path, o.Python)
 		pe.spec.Dir = pythonWorkDir(f.Path)
+		e = warmed(pe, f.Path, nil, o.Warm)
 	case filepath.Ext(f.Path) == ".py":
 		pe.kind = KindCommand
 		pe.argv = commandArgv([]string{"python3", f.Path}, o.Python)
@@ -354,7 +362,7 @@ func discovered(f Found, cfg *config.Config, o BuildOptions) *Entry {
 		}
 		pe.argv = commandArgv([]string{abs}, nil)
 	}
-	return &Entry{Exporter: pe, Timeout: ec.EffectiveTimeout(g), Source: f.Path}
+	return &Entry{Exporter: e, Timeout: ec.EffectiveTimeout(g), Source: f.Path}
 }
 
 // labeledExporter adds constant labels to every successful run's families,
