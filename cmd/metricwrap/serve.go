@@ -19,6 +19,7 @@ import (
 	"github.com/metricwrap/metricwrap/internal/config"
 	"github.com/metricwrap/metricwrap/internal/delivery"
 	"github.com/metricwrap/metricwrap/internal/exporter"
+	"github.com/metricwrap/metricwrap/internal/pyworker"
 	"github.com/metricwrap/metricwrap/internal/schedule"
 	"github.com/metricwrap/metricwrap/internal/server"
 )
@@ -66,6 +67,10 @@ type daemon struct {
 	mu    sync.Mutex
 	sched *schedule.Scheduler
 	deliv *delivery.Delivery
+	// pool holds the warm Python workers of the current set; each load
+	// builds a new one (a reload restarts the workers).
+	pool      *pyworker.Pool
+	poolStats *pyworker.Metrics
 }
 
 func (c *serveCmd) execute(g *globals) int {
@@ -75,8 +80,8 @@ func (c *serveCmd) execute(g *globals) int {
 		}
 	}
 	reg := prometheus.NewRegistry()
-	d := &daemon{g: g, reg: reg, runs: schedule.NewRunsCounter()}
-	reg.MustRegister(d.runs)
+	d := &daemon{g: g, reg: reg, runs: schedule.NewRunsCounter(), poolStats: pyworker.NewMetrics()}
+	reg.MustRegister(d.runs, d.poolStats)
 	cfg, set, err := d.load()
 	if err != nil {
 		return fail(g, exitUsage, "%v", err)
@@ -158,9 +163,26 @@ func (d *daemon) load() (*config.Config, *exporter.Set, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	set, err := buildExporters(d.g, cfg, name)
+	pool := pyworker.NewPool(pyworker.Options{Logger: d.g.logger, Metrics: d.poolStats})
+	set, err := exporter.Build(cfg, exporter.BuildOptions{
+		ConfigFile:   name,
+		ExportersDir: d.g.exportersDir,
+		Python:       exporter.DefaultPython(cfg.Global.Python),
+		Warm:         pool,
+		Logger:       d.g.logger,
+	})
 	if err != nil {
+		pool.Close()
 		return nil, nil, err
+	}
+	d.mu.Lock()
+	old := d.pool
+	d.pool = pool
+	d.mu.Unlock()
+	if old != nil {
+		// Runs of the old set still in flight finish on its workers;
+		// later ones run cold.
+		go old.Close()
 	}
 	return cfg, set, nil
 }
@@ -215,5 +237,8 @@ func (d *daemon) stop() {
 	}
 	if d.deliv != nil {
 		d.deliv.Close()
+	}
+	if d.pool != nil {
+		d.pool.Close()
 	}
 }
