@@ -69,7 +69,7 @@ type Pool struct {
 
 	mu     sync.Mutex
 	closed bool
-	done   chan struct{} // closed by Close
+	done   chan struct{}       // closed by Close
 	names  map[string][]string // exporters dir -> exporters to import
 	slots  map[Key]*slot
 	bg     sync.WaitGroup // starts and retirements
