@@ -69,6 +69,7 @@ func config(maxConcurrency int) string {
   timeout: 30s
   max_concurrency: %d
 exporters:
+  dummy: {builtin: dummy}
   trivial:
     command: [/bin/sh, -c, '%s']
     params: {target: {pattern: '[A-Za-z0-9.-]+'}}
@@ -196,12 +197,20 @@ func timeProcess(cmd *exec.Cmd, env []string) (time.Duration, error) {
 
 // load is what one phase of concurrent requests measured.
 type load struct {
+	firstErr  error
 	ok, errs  int
 	latencies []time.Duration
 	elapsed   time.Duration
 }
 
 func (l load) rate() float64 { return float64(l.ok) / l.elapsed.Seconds() }
+
+// report prints the first error of a phase that had any.
+func (l load) report(what string) {
+	if l.firstErr != nil {
+		fmt.Printf("  %s: %d errors, first: %v\n", what, l.errs, l.firstErr)
+	}
+}
 
 // hammer runs c workers for d, each calling do(worker, seq) in a loop.
 func hammer(c int, d time.Duration, do func(worker, seq int) error) load {
@@ -220,6 +229,9 @@ func hammer(c int, d time.Duration, do func(worker, seq int) error) load {
 				err := do(w, seq)
 				mine.latencies = append(mine.latencies, time.Since(t0))
 				if err != nil {
+					if mine.firstErr == nil {
+						mine.firstErr = err
+					}
 					mine.errs++
 				} else {
 					mine.ok++
@@ -228,6 +240,9 @@ func hammer(c int, d time.Duration, do func(worker, seq int) error) load {
 			mu.Lock()
 			total.ok += mine.ok
 			total.errs += mine.errs
+			if total.firstErr == nil {
+				total.firstErr = mine.firstErr
+			}
 			total.latencies = append(total.latencies, mine.latencies...)
 			mu.Unlock()
 		}(w)
@@ -297,6 +312,8 @@ func benchServe(args []string) error {
 		b := hammer(*c, *d, func(w, seq int) error {
 			return spawnBare(filepath.Join(dir, fmt.Sprintf("bare-%d.prom", w)))
 		})
+		s.report("served")
+		b.report("bare")
 		served, bare = append(served, s), append(bare, b)
 		rs, rb = append(rs, s.rate()), append(rb, b.rate())
 	}
@@ -316,6 +333,7 @@ func benchServe(args []string) error {
 
 	// 2. Every connection asks the same thing: coalesced.
 	co := hammer(*c, *d, func(w, seq int) error { return fetch(base + "/metrics/trivial?target=same") })
+	co.report("coalesced")
 	cl := sortedCopy(co.latencies)
 	fmt.Printf("\nall connections asking /metrics/trivial?target=same (coalesced)\n")
 	fmt.Printf("  %.0f req/s  p50 %s  p99 %s  errors %d  (%.2fx the distinct rate)\n",
@@ -337,6 +355,8 @@ func benchServe(args []string) error {
 	for r := 0; r < *rounds; r++ {
 		dl := hammer(*c, *d, func(w, seq int) error { return fetch(base + "/metrics/dummy") })
 		pl := hammer(*c, *d, func(w, seq int) error { return fetch(bareURL) })
+		dl.report("metricwrap")
+		pl.report("promhttp")
 		rd, rp = append(rd, dl.rate()), append(rp, pl.rate())
 		de, pe = de+dl.errs, pe+pl.errs
 	}
