@@ -570,6 +570,10 @@ func TestRunParams(t *testing.T) {
 		{name: "env pattern refused", args: []string{"--param", "target=a", "--param", "region=mars"}, wantCode: 2, wantStderr: `"region"`},
 		{name: "unknown param", args: []string{"--param", "target=a", "--param", "bogus=1"}, wantCode: 2, wantStderr: `"bogus"`},
 		{name: "required param missing", args: nil, wantCode: 2, wantStderr: "required"},
+		// SPEC 2.5: run passes ARGS unchecked, so a required parameter may
+		// come from them instead of --param.
+		{name: "required param given in ARGS", args: []string{"--", "alpha"},
+			wantSeries: `echo_param{region="eu",target="alpha"}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
