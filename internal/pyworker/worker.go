@@ -72,7 +72,6 @@ func startWorker(key Key, names []string, log *slog.Logger) (*worker, error) {
 	}
 	ours := os.NewFile(uintptr(fds[0]), "python-worker")
 	theirs := os.NewFile(uintptr(fds[1]), "python-worker-child")
-	defer theirs.Close()
 	fc, err := net.FileConn(ours)
 	ours.Close()
 	if err != nil {
@@ -92,7 +91,10 @@ func startWorker(key Key, names []string, log *slog.Logger) (*worker, error) {
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 		WaitDelay:   time.Second,
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	// Only the worker may hold its end, so its death is our EOF.
+	theirs.Close()
+	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("python worker: %w", err)
 	}
