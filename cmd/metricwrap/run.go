@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -135,8 +134,9 @@ func (c *runCmd) execute(g *globals) int {
 	return exitOK
 }
 
-// checkParams validates --param values like the server validates a query;
-// required parameters may come from ARGS instead, which are unchecked.
+// checkParams validates --param values like the server validates a query.
+// With ARGS, required parameters may come from them instead (ARGS are the
+// operator's and unchecked), so only the values given are checked then.
 func (c *runCmd) checkParams(e *exporter.Entry) (map[string]string, error) {
 	q := url.Values{}
 	for _, p := range c.params {
@@ -146,15 +146,15 @@ func (c *runCmd) checkParams(e *exporter.Entry) (map[string]string, error) {
 		}
 		q.Add(k, v)
 	}
-	params, err := e.Params().Check(q)
-	var pe *exporter.ParamError
-	if errors.As(err, &pe) && pe.Msg == "required" && len(c.args) > 0 {
-		// The operator passes it in ARGS; run what was given.
-		return e.Params().Check(withDefaultsOnly(q))
+	params := e.Params()
+	if len(c.args) > 0 {
+		optional := make(exporter.Params, len(params))
+		for n, p := range params {
+			cp := *p
+			cp.Required = false
+			optional[n] = &cp
+		}
+		params = optional
 	}
-	return params, err
+	return params.Check(q)
 }
-
-// withDefaultsOnly is q; Check applies defaults and reports only what q
-// itself gets wrong once required parameters are left to ARGS.
-func withDefaultsOnly(q url.Values) url.Values { return q }
