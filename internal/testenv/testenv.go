@@ -165,11 +165,15 @@ func WaitHTTP(t testing.TB, url string, timeout time.Duration) {
 
 // Process is a server started for a test; it is stopped by t.Cleanup.
 type Process struct {
-	Cmd    *exec.Cmd
-	Addr   string // host:port
-	URL    string // http://host:port
-	Output *strings.Builder
+	Cmd  *exec.Cmd
+	Addr string // host:port
+	URL  string // http://host:port
+	out  *lockedWriter
 }
+
+// Output is what the process printed so far (stdout and stderr); safe to
+// call while it runs.
+func (p *Process) Output() string { return p.out.String() }
 
 // StartServer runs bin with args (in which every "{addr}" is replaced by a
 // free 127.0.0.1 address), waits until readyPath answers, and stops the
@@ -199,7 +203,7 @@ func StartServer(t testing.TB, bin string, readyPath string, args ...string) *Pr
 			t.Logf("%s output:\n%s", filepath.Base(bin), w.String())
 		}
 	})
-	p := &Process{Cmd: cmd, Addr: addr, URL: "http://" + addr, Output: out}
+	p := &Process{Cmd: cmd, Addr: addr, URL: "http://" + addr, out: w}
 	WaitHTTP(t, p.URL+readyPath, 30*time.Second)
 	return p
 }
