@@ -461,7 +461,7 @@ func gatewayJob(t *testing.T, base, job string) gatewayGroup {
 // startGateway runs a real Pushgateway for the test.
 func startGateway(t *testing.T) *testenv.Process {
 	t.Helper()
-	return testenv.StartServer(t, testenv.Pushgateway(t), "/-/ready", "--web.listen-address={addr}")
+	return testenv.StartPushgateway(t)
 }
 
 // pushRaw POSTs text to the gateway's group of job, as a previous push.

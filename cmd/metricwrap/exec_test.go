@@ -63,7 +63,7 @@ func runMetricwrap(t *testing.T, env []string, args ...string) execRun {
 func startPushgateway(t *testing.T) *testenv.Process {
 	t.Helper()
 	// Debian's package persists to /var/lib by default: keep tests apart.
-	return testenv.StartServer(t, testenv.Pushgateway(t), "/-/ready", "--web.listen-address={addr}", "--persistence.file=")
+	return testenv.StartPushgateway(t)
 }
 
 // series returns the Pushgateway's exposition lines of job, without the

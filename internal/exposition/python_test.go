@@ -153,7 +153,7 @@ func TestPushgatewayAcceptsEncoded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pg := testenv.StartServer(t, testenv.Pushgateway(t), "/-/ready", "--web.listen-address={addr}")
+	pg := testenv.StartPushgateway(t)
 	req, err := http.NewRequest(http.MethodPut, pg.URL+"/metrics/job/exposition_test", bytes.NewReader(Text(fams)))
 	if err != nil {
 		t.Fatal(err)

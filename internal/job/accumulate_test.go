@@ -63,7 +63,7 @@ moved_count 1
 // Pushgateway and checks that a job's read sees only its own, without the
 // grouping labels.
 func TestGatewayPreviousReadsOnlyItsGroup(t *testing.T) {
-	pg := testenv.StartServer(t, testenv.Pushgateway(t), "/-/ready", "--web.listen-address={addr}", "--persistence.file=")
+	pg := testenv.StartPushgateway(t)
 	for path, body := range map[string]string{
 		"/metrics/job/backup/env/prod": "# TYPE job_runs_total counter\njob_runs_total{status=\"Succeeded\"} 5\n",
 		"/metrics/job/backup/env/dev":  "# TYPE job_runs_total counter\njob_runs_total{status=\"Succeeded\"} 9\n",

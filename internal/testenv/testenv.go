@@ -78,6 +78,14 @@ func Pushgateway(t testing.TB) string {
 	return p
 }
 
+// StartPushgateway runs a real Pushgateway on a free port without
+// persistence (Debian's default would keep groups across test runs).
+func StartPushgateway(t testing.TB, extra ...string) *Process {
+	t.Helper()
+	args := append([]string{"--web.listen-address={addr}", "--persistence.file="}, extra...)
+	return StartServer(t, Pushgateway(t), "/-/ready", args...)
+}
+
 // Prometheus returns the path of the Prometheus server binary.
 func Prometheus(t testing.TB) string {
 	t.Helper()

@@ -24,15 +24,6 @@ import (
 	"github.com/metricwrap/metricwrap/internal/testenv"
 )
 
-// startGateway runs a real Pushgateway without persistence; extra flags
-// are appended.
-func startGateway(t *testing.T, extra ...string) *testenv.Process {
-	t.Helper()
-	bin := testenv.Pushgateway(t)
-	args := append([]string{"--web.listen-address={addr}", "--persistence.file="}, extra...)
-	return testenv.StartServer(t, bin, "/-/ready", args...)
-}
-
 // families parses exposition text, keeping the order of first appearance.
 func families(t *testing.T, text string) []*dto.MetricFamily {
 	t.Helper()
@@ -170,7 +161,7 @@ func sampleKey(labels map[string]string, grouping map[string]string) string {
 }
 
 func TestPushEveryType(t *testing.T) {
-	gw := startGateway(t)
+	gw := testenv.StartPushgateway(t)
 	text := `# HELP c_total A counter.
 # TYPE c_total counter
 c_total{path="/a"} 3
@@ -260,7 +251,7 @@ func render(m apiMetric) string {
 }
 
 func TestPutReplacesGroupPostReplacesNames(t *testing.T) {
-	gw := startGateway(t)
+	gw := testenv.StartPushgateway(t)
 	const ab = "# TYPE a gauge\na 1\n# TYPE b gauge\nb 2\n"
 	const b2 = "# TYPE b gauge\nb 3\n"
 	tests := []struct {
@@ -299,7 +290,7 @@ func TestPutReplacesGroupPostReplacesNames(t *testing.T) {
 }
 
 func TestGroupingValues(t *testing.T) {
-	gw := startGateway(t)
+	gw := testenv.StartPushgateway(t)
 	tests := []struct {
 		name     string
 		job      string
@@ -329,7 +320,7 @@ func TestGroupingValues(t *testing.T) {
 }
 
 func TestTimestampsStripped(t *testing.T) {
-	gw := startGateway(t)
+	gw := testenv.StartPushgateway(t)
 	b := batch(t, "ts", "# TYPE a gauge\na 1\n# TYPE b gauge\nb{x=\"1\"} 2 1700000000000\nb{x=\"2\"} 3\n")
 	s := newSink(t, Options{URL: gw.URL})
 	if err := s.Push(context.Background(), b); err != nil {
@@ -345,7 +336,7 @@ func TestTimestampsStripped(t *testing.T) {
 }
 
 func TestInconsistentHelpIsPermanent(t *testing.T) {
-	gw := startGateway(t)
+	gw := testenv.StartPushgateway(t)
 	s := newSink(t, Options{URL: gw.URL, Method: MethodPost})
 	if err := s.Push(context.Background(), batch(t, "one", "# HELP x help A\n# TYPE x gauge\nx 1\n")); err != nil {
 		t.Fatal(err)
@@ -380,7 +371,7 @@ func TestBasicAuthRealGateway(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte("basic_auth_users:\n  pusher: "+hash+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	gw := startGateway(t, "--web.config.file="+cfg)
+	gw := testenv.StartPushgateway(t, "--web.config.file="+cfg)
 	tests := []struct {
 		name      string
 		url       string
@@ -592,7 +583,7 @@ func TestNewRejects(t *testing.T) {
 func newTLS() *tls.Config { return &tls.Config{MinVersion: tls.VersionTLS12} }
 
 func TestConcurrentPushes(t *testing.T) {
-	gw := startGateway(t)
+	gw := testenv.StartPushgateway(t)
 	s := newSink(t, Options{URL: gw.URL, Job: "conc", Method: MethodPost})
 	const pushers = 8
 	var batches []*sink.Batch // built here: t.Fatal only on the test goroutine
