@@ -11,7 +11,7 @@ LDFLAGS  := -s -w \
 # The whole suite, -race included, must stay well inside CI's 90 minutes.
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build run test test-short test-deps lint bench fuzz clean
+.PHONY: all build run test test-short test-deps lint bench fuzz soak clean
 
 all: build
 
@@ -46,6 +46,9 @@ bench:
 
 fuzz:
 	./scripts/fuzz
+
+soak:
+	./scripts/soak
 
 clean:
 	rm -rf bin
