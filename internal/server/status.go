@@ -119,7 +119,9 @@ func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request) {
 
 var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
 	"ago": func(t time.Time) string { return time.Since(t).Round(time.Second).String() + " ago" },
-	"ms":  func(sec float64) string { return time.Duration(sec * float64(time.Second)).Round(time.Millisecond).String() },
+	"ms": func(sec float64) string {
+		return time.Duration(sec * float64(time.Second)).Round(time.Millisecond).String()
+	},
 }).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
