@@ -22,6 +22,7 @@ import (
 
 	"github.com/metricwrap/metricwrap/internal/config"
 	"github.com/metricwrap/metricwrap/internal/exposition"
+	"github.com/metricwrap/metricwrap/internal/runner"
 )
 
 // EnvMetricsFile names the file the command may write metrics to.
@@ -123,17 +124,17 @@ func Run(o Options) *Result {
 		env = append(env, EnvMetricsFile+"="+metricFile)
 	}
 
-	p := &process{
-		argv: o.Argv, env: env,
-		stdin: o.Stdin, stdout: o.Stdout, stderr: o.Stderr,
-		signals: o.Signals, grace: o.Grace, log: o.Logger,
+	p := &runner.Passthrough{
+		Argv: o.Argv, Env: env,
+		Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr,
+		Signals: o.Signals, Grace: o.Grace, Logger: o.Logger,
 	}
-	out := p.run()
-	res.ExitCode, res.Start, res.Duration, res.Err = out.exitCode, out.start, out.duration, out.err
+	out := p.Run()
+	res.ExitCode, res.Start, res.Duration, res.Err = out.ExitCode, out.Start, out.Duration, out.Err
 	switch {
-	case out.err != nil:
+	case out.Err != nil:
 		res.Status = StatusError
-	case out.exitCode == 0:
+	case out.ExitCode == 0:
 		res.Status = StatusSucceeded
 	default:
 		res.Status = StatusFailed
@@ -141,7 +142,7 @@ func Run(o Options) *Result {
 
 	var cmdFams []*dto.MetricFamily
 	var fileErr error
-	if metricFile != "" && (out.err == nil || errors.Is(out.err, ErrKilled)) {
+	if metricFile != "" && (out.Err == nil || errors.Is(out.Err, ErrKilled)) {
 		cmdFams, fileErr = readMetrics(metricFile, o.MaxMetricBytes)
 	}
 	res.Families, res.MetricsErr = o.families(res, cmdFams)
