@@ -360,6 +360,15 @@ def _preload(name):
         return f"{type(e).__name__}: {e}"
 
 
+def _is_async(name):
+    try:
+        base = importlib.import_module("exporters.exporter").Exporter
+        cls = find_class(load_module(name), base)
+        return inspect.iscoroutinefunction(getattr(cls, "gather_metrics", None))
+    except Exception:
+        return False
+
+
 def _user_files(root):
     """The user's module files the worker imported, with what identifies
     their content, so metricwrap restarts the worker when one changes."""
@@ -608,14 +617,16 @@ def worker_main(argv):
     except BaseException:  # noqa: B902
         sock.sendall(_frame({"fatal": tb.format_exc()}))
         return 1
-    # gather() imports asyncio only when an exporter is async: do it here
-    # once rather than in every such run.
-    import asyncio  # noqa: F401
     failed = {}
     for name in names:
         problem = _preload(name)
         if problem is not None:
             failed[name] = problem
+    # gather() imports asyncio only for async exporters: import it here once
+    # when one is, not for every run of it; not otherwise, as every page
+    # the worker holds makes each fork slower.
+    if any(_is_async(name) for name in names if name not in failed):
+        import asyncio  # noqa: F401
     # Objects that exist now are shared by every child; keep the collector
     # from touching (and so copying) their pages in each of them.
     gc.collect()
