@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/prometheus/common/version"
@@ -112,12 +113,15 @@ func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request) {
 		Exporters []exporterInfo
 		Debug     bool
 	}{version.Info(), s.exporterInfos(), s.opts.EnableDebug}
-	if err := statusPage.Execute(w, data); err != nil {
+	if err := statusPage().Execute(w, data); err != nil {
 		s.log.Debug("writing status page failed", "err", err)
 	}
 }
 
-var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
+// statusPage is parsed on first use, not at start-up: run and exec never
+// serve it and should not pay for it.
+var statusPage = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("status").Funcs(template.FuncMap{
 	"ago": func(t time.Time) string { return time.Since(t).Round(time.Second).String() + " ago" },
 	"ms": func(sec float64) string {
 		return time.Duration(sec * float64(time.Second)).Round(time.Millisecond).String()
@@ -156,3 +160,4 @@ code { background: #f4f4f4; padding: 0 .2em; }
 </body>
 </html>
 `))
+})
