@@ -122,11 +122,11 @@ func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request) {
 // serve it and should not pay for it.
 var statusPage = sync.OnceValue(func() *template.Template {
 	return template.Must(template.New("status").Funcs(template.FuncMap{
-	"ago": func(t time.Time) string { return time.Since(t).Round(time.Second).String() + " ago" },
-	"ms": func(sec float64) string {
-		return time.Duration(sec * float64(time.Second)).Round(time.Millisecond).String()
-	},
-}).Parse(`<!DOCTYPE html>
+		"ago": func(t time.Time) string { return time.Since(t).Round(time.Second).String() + " ago" },
+		"ms": func(sec float64) string {
+			return time.Duration(sec * float64(time.Second)).Round(time.Millisecond).String()
+		},
+	}).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
