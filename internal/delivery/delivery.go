@@ -69,7 +69,7 @@ func Open(names []string, o Options) (*Delivery, error) {
 	d := &Delivery{log: o.Logger, names: names}
 	var sinks []sink.Sink
 	var errs []error
-	retryFor := time.Duration(0)
+	retryFor := map[string]time.Duration{}
 	for _, n := range dedupe(names) {
 		s, rf, err := Build(n, o)
 		if err != nil {
@@ -77,13 +77,13 @@ func Open(names []string, o Options) (*Delivery, error) {
 			continue
 		}
 		sinks = append(sinks, s)
-		retryFor = max(retryFor, rf)
+		retryFor[n] = rf
 		registerCollectors(o.Registerer, s)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	fo := sink.FanoutOptions{RetryFor: retryFor, Logger: o.Logger, Registerer: o.Registerer}
+	fo := sink.FanoutOptions{SinkRetryFor: retryFor, Logger: o.Logger, Registerer: o.Registerer}
 	if len(sinks) > 0 && !o.NoSpool {
 		sp, err := spool.Open(spool.Options{
 			Dir:        o.Config.Spool.Dir,

@@ -44,6 +44,9 @@ type FanoutOptions struct {
 	// RetryFor bounds how long one batch is retried at one sink (default
 	// 30s) before it is spooled; ctx may end it sooner.
 	RetryFor time.Duration
+	// SinkRetryFor overrides RetryFor per sink name. A zero value means one
+	// attempt, then the spool (config `retry_for: 0s`).
+	SinkRetryFor map[string]time.Duration
 	// BackoffBase and BackoffMax shape the exponential backoff with full
 	// jitter between attempts (defaults 200ms and 5s).
 	BackoffBase time.Duration
@@ -74,6 +77,17 @@ type target struct {
 	sink Sink
 	name string
 	slot chan struct{}
+	// retryFor bounds retries of one batch; zero means a single attempt.
+	retryFor time.Duration
+}
+
+// retryContext bounds one batch's delivery to t: by t.retryFor, or, for a
+// single attempt, only by ctx and the sink's own timeout.
+func (t *target) retryContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if t.retryFor <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, t.retryFor)
 }
 
 // Result says what became of a batch at one sink, for logging.
@@ -123,7 +137,10 @@ func NewFanout(sinks []Sink, o FanoutOptions) (*Fanout, error) {
 		if _, dup := f.byName[name]; dup {
 			return nil, fmt.Errorf("two sinks are named %q", name)
 		}
-		t := &target{sink: s, name: name, slot: make(chan struct{}, 1)}
+		t := &target{sink: s, name: name, slot: make(chan struct{}, 1), retryFor: o.RetryFor}
+		if rf, ok := o.SinkRetryFor[name]; ok {
+			t.retryFor = rf
+		}
 		f.targets = append(f.targets, t)
 		f.byName[name] = t
 	}
@@ -173,7 +190,7 @@ func (f *Fanout) deliver(ctx context.Context, t *target, b *Batch) (r Result) {
 		r.Duration = time.Since(start)
 		f.m.pushes.WithLabelValues(t.name, string(r.Outcome)).Inc()
 	}()
-	ctx, cancel := context.WithTimeout(ctx, f.opts.RetryFor)
+	ctx, cancel := t.retryContext(ctx)
 	defer cancel()
 
 	select {
@@ -224,7 +241,7 @@ func (f *Fanout) spool(t *target, b *Batch, r Result) Result {
 // the same retries as a fresh batch, each batch within its own RetryFor.
 func (f *Fanout) replayer(t *target) func(context.Context, *Batch) error {
 	return func(ctx context.Context, b *Batch) error {
-		ctx, cancel := context.WithTimeout(ctx, f.opts.RetryFor)
+		ctx, cancel := t.retryContext(ctx)
 		defer cancel()
 		_, err := f.push(ctx, t, b)
 		switch {

@@ -385,3 +385,23 @@ func TestNewFanout(t *testing.T) {
 		t.Fatal("duplicate sink names accepted")
 	}
 }
+
+func TestZeroRetryForSpoolsAfterOneAttempt(t *testing.T) {
+	gw := newFake("gateway")
+	gw.setFail(down)
+	sp := openSpool(t)
+	f, err := sink.NewFanout([]sink.Sink{gw}, sink.FanoutOptions{
+		RetryFor:     time.Minute, // would retry for a minute without the override
+		SinkRetryFor: map[string]time.Duration{"gateway": 0},
+		BackoffBase:  time.Millisecond,
+		Spool:        sp,
+		Registerer:   prometheus.NewRegistry(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := f.Deliver(context.Background(), batch("b1"))
+	if r[0].Outcome != sink.OutcomeSpooled || r[0].Attempts != 1 {
+		t.Fatalf("result %+v, want spooled after 1 attempt", r[0])
+	}
+}

@@ -7,7 +7,8 @@ import (
 )
 
 // push tries to deliver b to t until it succeeds, fails permanently, or ctx
-// ends (it gives up early when the next wait would outlast ctx's deadline).
+// ends (it gives up early when the next wait would outlast ctx's deadline);
+// a sink without retries gets one attempt.
 // It returns the attempts made and the last error.
 func (f *Fanout) push(ctx context.Context, t *target, b *Batch) (int, error) {
 	for attempt := 1; ; attempt++ {
@@ -18,7 +19,7 @@ func (f *Fanout) push(ctx context.Context, t *target, b *Batch) (int, error) {
 			f.m.lastSuccess.WithLabelValues(t.name).SetToCurrentTime()
 			return attempt, nil
 		}
-		if IsPermanent(err) || ctx.Err() != nil {
+		if IsPermanent(err) || ctx.Err() != nil || t.retryFor <= 0 {
 			return attempt, err
 		}
 		wait := backoff(attempt, f.opts.BackoffBase, f.opts.BackoffMax)
