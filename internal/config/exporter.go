@@ -61,8 +61,11 @@ type ExporterConfig struct {
 	Schedule       model.Duration    `yaml:"schedule,omitempty"`
 	ScheduleParams map[string]string `yaml:"schedule_params,omitempty"`
 	Sinks          []string          `yaml:"sinks,omitempty"`
-	// Warm runs the exporter once at startup to fill its cache; nil means
-	// the server's default.
+
+	// Warm, for Python class exporters under serve: nil or true runs them
+	// from a warm worker (imported once, each run forked from it); false
+	// runs a fresh interpreter per run, for exporters whose import has side
+	// effects (opens connections, starts threads, reads its environment).
 	Warm *bool `yaml:"warm,omitempty"`
 	// Options are builtin- or scrape-specific settings, decoded strictly by
 	// whoever implements the kind; the zero Node when absent.

@@ -32,6 +32,12 @@ func (e *processExporter) Job() string    { return e.job }
 func (e *processExporter) Params() Params { return e.params }
 
 func (e *processExporter) Run(ctx context.Context, req *Request) (*Result, error) {
+	return e.runWith(ctx, req, runner.Run)
+}
+
+// runWith is processExporter.Run with the runner given: the same spec from
+// the request, the same Result and error mapping.
+func (e *processExporter) runWith(ctx context.Context, req *Request, run func(context.Context, runner.Spec) (*runner.Result, error)) (*Result, error) {
 	path, args, err := e.argv(req.Debug)
 	if err != nil {
 		return &Result{Start: time.Now()}, fmt.Errorf("%w: %w", ErrFailed, err)
@@ -51,7 +57,7 @@ func (e *processExporter) Run(ctx context.Context, req *Request) (*Result, error
 	if req.Timeout > 0 && (spec.Timeout <= 0 || req.Timeout < spec.Timeout) {
 		spec.Timeout = req.Timeout
 	}
-	rr, runErr := runner.Run(ctx, spec)
+	rr, runErr := run(ctx, spec)
 	res := &Result{}
 	if rr != nil {
 		res.ExitCode = rr.ExitCode

@@ -2,12 +2,8 @@ package exporter
 
 import (
 	"context"
-	"fmt"
-	"maps"
 	"path/filepath"
-	"time"
 
-	"github.com/metricwrap/metricwrap/internal/exposition"
 	"github.com/metricwrap/metricwrap/internal/runner"
 	"github.com/metricwrap/metricwrap/python"
 )
@@ -62,46 +58,4 @@ func (e *warmExporter) Run(ctx context.Context, req *Request) (*Result, error) {
 	return e.runWith(ctx, req, func(ctx context.Context, s runner.Spec) (*runner.Result, error) {
 		return e.warm.Run(ctx, e.dir, s)
 	})
-}
-
-// runWith is processExporter.Run with the runner given: the same spec from
-// the request, the same Result and error mapping.
-func (e *processExporter) runWith(ctx context.Context, req *Request, run func(context.Context, runner.Spec) (*runner.Result, error)) (*Result, error) {
-	path, args, err := e.argv(req.Debug)
-	if err != nil {
-		return &Result{Start: time.Now()}, fmt.Errorf("%w: %w", ErrFailed, err)
-	}
-	spec := e.spec
-	spec.Path = path
-	paramArgs, paramEnv := e.params.Apply(req.Params)
-	spec.Args = append(append(append(append([]string(nil), args...), spec.Args...), paramArgs...), req.Args...)
-	if len(paramEnv) > 0 {
-		env := maps.Clone(spec.Env)
-		if env == nil {
-			env = map[string]string{}
-		}
-		maps.Copy(env, paramEnv)
-		spec.Env = env
-	}
-	if req.Timeout > 0 && (spec.Timeout <= 0 || req.Timeout < spec.Timeout) {
-		spec.Timeout = req.Timeout
-	}
-	rr, runErr := run(ctx, spec)
-	res := &Result{}
-	if rr != nil {
-		res.ExitCode = rr.ExitCode
-		res.Stdout, res.Stderr = rr.Stdout, rr.Stderr
-		res.MetricsFilename = rr.MetricsFilename
-		res.Raw = rr.Metrics
-		res.Start, res.Duration = rr.Start, rr.Duration
-	}
-	if runErr != nil {
-		return res, mapRunnerError(runErr)
-	}
-	fams, err := exposition.Parse(rr.Metrics, exposition.Detect(rr.Metrics))
-	if err != nil {
-		return res, fmt.Errorf("%w: %w", ErrInvalidOutput, err)
-	}
-	res.Families = fams
-	return res, nil
 }
