@@ -18,7 +18,7 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/metricwrap
 
-# Serve the embedded default config on :9105 (nothing else needed).
+# Serve the embedded default config on :9761 (nothing else needed).
 run:
 	$(GO) run ./cmd/metricwrap serve
 

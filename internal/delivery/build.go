@@ -64,12 +64,8 @@ func fromConfig(name string, sc *config.SinkConfig, o Options) (sink.Sink, error
 			Name: name, URL: sc.URL, Job: sc.Job, Grouping: sc.Grouping, Method: method,
 			TLS: tlsConfig, Timeout: timeout,
 		}
-		if ba := sc.BasicAuth; ba != nil {
-			po.Username = ba.Username
-			po.Password, err = secret(ba.Password, ba.PasswordFile)
-			if err != nil {
-				return nil, err
-			}
+		if po.Username, po.Password, err = basicAuth(sc.BasicAuth); err != nil {
+			return nil, err
 		}
 		return pushgateway.New(po)
 	case config.SinkDynatrace:
@@ -102,11 +98,8 @@ func fromConfig(name string, sc *config.SinkConfig, o Options) (sink.Sink, error
 		return s3.New(so)
 	case config.SinkRemoteWrite:
 		ro := remotewrite.Options{Name: name, URL: sc.URL, TLS: tlsConfig, BatchSize: sc.BatchSize, Timeout: timeout}
-		if ba := sc.BasicAuth; ba != nil {
-			ro.Username = ba.Username
-			if ro.Password, err = secret(ba.Password, ba.PasswordFile); err != nil {
-				return nil, err
-			}
+		if ro.Username, ro.Password, err = basicAuth(sc.BasicAuth); err != nil {
+			return nil, err
 		}
 		if ro.BearerToken, err = secret(sc.BearerToken, sc.BearerTokenFile); err != nil {
 			return nil, err
@@ -197,6 +190,24 @@ func dynatraceToken(tokenEnv, tokenFile string, getenv func(string) string) (str
 		tokenEnv = config.DefaultDynatraceTokenEnv
 	}
 	return getenv(tokenEnv), nil
+}
+
+// basicAuth resolves a basic_auth block: username or username_file,
+// password or password_file.
+func basicAuth(ba *promconfig.BasicAuth) (user, password string, err error) {
+	if ba == nil {
+		return "", "", nil
+	}
+	user = ba.Username
+	if ba.UsernameFile != "" {
+		if user, err = readSecretFile(ba.UsernameFile); err != nil {
+			return "", "", fmt.Errorf("basic_auth.username_file: %w", err)
+		}
+	}
+	if password, err = secret(ba.Password, ba.PasswordFile); err != nil {
+		return "", "", fmt.Errorf("basic_auth: %w", err)
+	}
+	return user, password, nil
 }
 
 func secret(s promconfig.Secret, file string) (string, error) {

@@ -1,0 +1,152 @@
+package delivery
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/metricwrap/metricwrap/internal/config"
+	"github.com/metricwrap/metricwrap/internal/sink"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestEnvOnlySinks(t *testing.T) {
+	cfg := config.Default()
+	cfg.Spool.Dir = t.TempDir()
+	cases := []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+	}{
+		{EnvPushgateway, map[string]string{"PUSHGATEWAY_URL": "localhost:9091"}, ""},
+		{EnvPushgateway, nil, "give --pushgateway-address or set PUSHGATEWAY_URL"},
+		{EnvDynatrace, map[string]string{"DT_TENANT": "https://abc.live.dynatrace.com", "DT_API_TOKEN": "t"}, ""},
+		{EnvDynatrace, map[string]string{"DT_TENANT": "abc.live.dynatrace.com"}, "DT_API_TOKEN is not set"},
+		{EnvDynatrace, map[string]string{"DT_URL": "http://localhost:14499/metrics/ingest"}, ""},
+		{EnvDynatrace, nil, "set DT_TENANT"},
+		{EnvS3, map[string]string{"S3_ENDPOINT_URL": "http://127.0.0.1:9000", "CEPH_BUCKET": "b"}, ""},
+		{EnvS3, nil, "S3_ENDPOINT_URL"},
+		{EnvRemoteWrite, map[string]string{"REMOTE_WRITE_URL": "http://127.0.0.1:9090/api/v1/write"}, ""},
+		{EnvRemoteWrite, nil, "REMOTE_WRITE_URL is not set"},
+		{"nope", nil, "not one of the env-only sinks"},
+	}
+	for _, c := range cases {
+		t.Run(c.name+"/"+c.wantErr, func(t *testing.T) {
+			s, _, err := Build(c.name, Options{Config: cfg, Getenv: env(c.env)})
+			if c.wantErr == "" {
+				if err != nil || s.Name() != c.name {
+					t.Fatalf("got %v, %v", s, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Fatalf("error %v, want %q", err, c.wantErr)
+			}
+		})
+	}
+}
+
+func TestTenantURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://abc.live.dynatrace.com/": "https://abc.live.dynatrace.com/api/v2/metrics/ingest",
+		"abc.live.dynatrace.com":          "https://abc.live.dynatrace.com/api/v2/metrics/ingest",
+		"https://d.example/e/env1":        "https://d.example/e/env1/api/v2/metrics/ingest",
+		"":                                "",
+	} {
+		if got := tenantURL(in); got != want {
+			t.Errorf("tenantURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestConfigSinkSecretsFromFiles pushes through a configured Pushgateway
+// sink whose credentials come from files, to a server that checks them.
+func TestConfigSinkSecretsFromFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, v string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	var mu sync.Mutex
+	var gotUser, gotPass, gotMethod, gotPath string
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		gotUser, gotPass, _ = r.BasicAuth()
+		gotMethod, gotPath = r.Method, r.URL.Path
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer ts.Close()
+	cfg, err := config.LoadBytes("t.yml", []byte(`
+sinks:
+  gw:
+    type: pushgateway
+    url: `+ts.URL+`
+    basic_auth: {username_file: `+write("user", "pusher")+`, password_file: `+write("pass", "s3cret")+`}
+spool: {dir: `+filepath.Join(dir, "spool")+`}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(nil, Options{Config: cfg, PushMethod: "post"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	v := 1.0
+	b := &sink.Batch{ID: "r1", Exporter: "x", Job: "backup", Start: time.Now(), Families: []*dto.MetricFamily{{
+		Name: strPtr("x"), Type: dto.MetricType_GAUGE.Enum(), Metric: []*dto.Metric{{Gauge: &dto.Gauge{Value: &v}}},
+	}}}
+	if err := d.Deliver(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if gotUser != "pusher" || gotPass != "s3cret" || gotMethod != http.MethodPost || gotPath != "/metrics/job/backup" {
+		t.Fatalf("got user %q pass %q %s %s", gotUser, gotPass, gotMethod, gotPath)
+	}
+}
+
+func TestUnreachableSinkIsSpooledNotAnError(t *testing.T) {
+	ts := httptest.NewServer(http.NotFoundHandler())
+	url := ts.URL
+	ts.Close()
+	dir := t.TempDir()
+	cfg, err := config.LoadBytes("t.yml", []byte(`
+sinks:
+  gw: {type: pushgateway, url: `+url+`, retry_for: 0s}
+spool: {dir: `+dir+`}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(nil, Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	b := &sink.Batch{ID: "r1", Exporter: "x", Job: "j", Start: time.Now()}
+	if err := d.Deliver(context.Background(), b); err != nil {
+		t.Fatalf("a spooled batch was reported as lost: %v", err)
+	}
+	entries, _ := filepath.Glob(filepath.Join(dir, "*", "*.batch"))
+	if len(entries) != 1 {
+		t.Fatalf("spool holds %v, want one batch", entries)
+	}
+}
+
+func strPtr(s string) *string { return &s }
