@@ -206,7 +206,7 @@ func paramsFromConfig(pcs map[string]*config.ParamConfig) Params {
 	}
 	ps := make(Params, len(pcs))
 	for n, pc := range pcs {
-		p := &Param{Name: n, Pattern: pc.Regexp, Required: pc.Required, Default: pc.Default, PassAs: pc.PassAs, Env: pc.Env}
+		p := &Param{Name: n, Pattern: pc.Regexp, PatternText: pc.Pattern, Required: pc.Required, Default: pc.Default, PassAs: pc.PassAs, Env: pc.Env}
 		if pc.PassAs != config.PassAsEnv {
 			name, pc := n, pc
 			p.Format = func(v string) []string { return pc.Args(name, v) }

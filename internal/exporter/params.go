@@ -23,9 +23,11 @@ type Param struct {
 	Name string
 	// Pattern must match the whole value (it is anchored); nil accepts any
 	// value without control characters.
-	Pattern  *regexp.Regexp
-	Required bool
-	Default  string
+	Pattern *regexp.Regexp
+	// PatternText is the pattern as configured (unanchored), for display.
+	PatternText string
+	Required    bool
+	Default     string
 	// PassAs is PassAsArg (see Format) or PassAsEnv (variable Env).
 	PassAs string
 	Env    string

@@ -65,7 +65,10 @@ func (s *Server) exporterInfos() []exporterInfo {
 			if pi.PassAs == "" {
 				pi.PassAs = exporter.PassAsArg
 			}
-			if p.Pattern != nil {
+			switch {
+			case p.PatternText != "":
+				pi.Pattern = p.PatternText
+			case p.Pattern != nil:
 				pi.Pattern = p.Pattern.String()
 			}
 			info.Params = append(info.Params, pi)
@@ -124,7 +127,11 @@ var statusPage = sync.OnceValue(func() *template.Template {
 	return template.Must(template.New("status").Funcs(template.FuncMap{
 		"ago": func(t time.Time) string { return time.Since(t).Round(time.Second).String() + " ago" },
 		"ms": func(sec float64) string {
-			return time.Duration(sec * float64(time.Second)).Round(time.Millisecond).String()
+			d := time.Duration(sec * float64(time.Second))
+		if d < time.Millisecond {
+			return d.Round(time.Microsecond).String()
+		}
+		return d.Round(time.Millisecond).String()
 		},
 	}).Parse(`<!DOCTYPE html>
 <html lang="en">
