@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,7 +70,7 @@ func (s *Server) exporterInfos() []exporterInfo {
 			case p.PatternText != "":
 				pi.Pattern = p.PatternText
 			case p.Pattern != nil:
-				pi.Pattern = p.Pattern.String()
+				pi.Pattern = unanchored(p.Pattern.String())
 			}
 			info.Params = append(info.Params, pi)
 			if p.Required {
@@ -100,6 +101,15 @@ func (s *Server) exporterInfos() []exporterInfo {
 	return out
 }
 
+// unanchored shows a pattern anchored as ^(?:P)$ as P, the way it is
+// written in a config.
+func unanchored(re string) string {
+	if strings.HasPrefix(re, "^(?:") && strings.HasSuffix(re, ")$") {
+		return re[len("^(?:") : len(re)-len(")$")]
+	}
+	return re
+}
+
 func (s *Server) handleAPI(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
@@ -128,10 +138,10 @@ var statusPage = sync.OnceValue(func() *template.Template {
 		"ago": func(t time.Time) string { return time.Since(t).Round(time.Second).String() + " ago" },
 		"ms": func(sec float64) string {
 			d := time.Duration(sec * float64(time.Second))
-		if d < time.Millisecond {
-			return d.Round(time.Microsecond).String()
-		}
-		return d.Round(time.Millisecond).String()
+			if d < time.Millisecond {
+				return d.Round(time.Microsecond).String()
+			}
+			return d.Round(time.Millisecond).String()
 		},
 	}).Parse(`<!DOCTYPE html>
 <html lang="en">
