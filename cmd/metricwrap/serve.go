@@ -58,19 +58,34 @@ func (c *serveCmd) register(app *kingpin.Application, _ *globals) {
 
 func (c *serveCmd) selected(name string) bool { return c.cmd != nil && name == c.cmd.FullCommand() }
 
-// daemon is what serve swaps as a whole on reload: exporters, their
-// scheduler and the sinks behind it.
+// daemon runs one generation at a time: what one config load built. A
+// reload builds the next generation and retires the current one.
 type daemon struct {
-	g     *globals
-	reg   *prometheus.Registry
-	runs  *prometheus.CounterVec
-	mu    sync.Mutex
-	sched *schedule.Scheduler
-	deliv *delivery.Delivery
-	// pool holds the warm Python workers of the current set; each load
-	// builds a new one (a reload restarts the workers).
-	pool      *pyworker.Pool
+	g         *globals
+	reg       *prometheus.Registry
+	runs      *prometheus.CounterVec
 	poolStats *pyworker.Metrics
+	mu        sync.Mutex
+	cur       *generation
+}
+
+// generation is the exporters of one config load with their warm Python
+// workers, sinks, scheduler and spool flusher.
+type generation struct {
+	set   *exporter.Set
+	pool  *pyworker.Pool
+	deliv *delivery.Delivery
+	sched *schedule.Scheduler
+	// stopFlush ends the periodic spool flush; flushed closes after it.
+	stopFlush context.CancelFunc
+	flushed   chan struct{}
+}
+
+// quiesce stops everything that delivers, so the sinks can be closed.
+func (gen *generation) quiesce() {
+	gen.sched.Stop()
+	gen.stopFlush()
+	<-gen.flushed
 }
 
 func (c *serveCmd) execute(g *globals) int {
@@ -82,11 +97,8 @@ func (c *serveCmd) execute(g *globals) int {
 	reg := prometheus.NewRegistry()
 	d := &daemon{g: g, reg: reg, runs: schedule.NewRunsCounter(), poolStats: pyworker.NewMetrics()}
 	reg.MustRegister(d.runs, d.poolStats)
-	cfg, set, err := d.load()
+	cfg, set, err := d.next()
 	if err != nil {
-		return fail(g, exitUsage, "%v", err)
-	}
-	if err := d.start(cfg, set); err != nil {
 		return fail(g, exitUsage, "%v", err)
 	}
 	defer d.stop()
@@ -98,14 +110,8 @@ func (c *serveCmd) execute(g *globals) int {
 		MaxConcurrency: maxConcurrency(cfg),
 		Registry:       reg,
 		Reload: func() (*exporter.Set, error) {
-			cfg, set, err := d.load()
-			if err != nil {
-				return nil, err
-			}
-			if err := d.start(cfg, set); err != nil {
-				return nil, err
-			}
-			return set, nil
+			_, set, err := d.next()
+			return set, err
 		},
 	})
 
@@ -158,7 +164,11 @@ func maxConcurrency(cfg *config.Config) int {
 	return 2 * runtime.NumCPU()
 }
 
-func (d *daemon) load() (*config.Config, *exporter.Set, error) {
+// next loads the config and makes its generation current. Everything that
+// can fail on a bad config (loading, exporters, schedules, sinks) is checked
+// before the current generation is touched, so a failed reload changes
+// nothing.
+func (d *daemon) next() (*config.Config, *exporter.Set, error) {
 	cfg, name, err := loadConfig(d.g)
 	if err != nil {
 		return nil, nil, err
@@ -171,74 +181,94 @@ func (d *daemon) load() (*config.Config, *exporter.Set, error) {
 		Warm:         pool,
 		Logger:       d.g.logger,
 	})
+	if err == nil {
+		err = schedule.Check(set)
+	}
+	for sinkName := range cfg.Sinks {
+		if err != nil {
+			break
+		}
+		_, _, err = delivery.Build(sinkName, delivery.Options{Config: cfg, Logger: d.g.logger})
+	}
 	if err != nil {
 		pool.Close()
 		return nil, nil, err
 	}
+
 	d.mu.Lock()
-	old := d.pool
-	d.pool = pool
-	d.mu.Unlock()
+	defer d.mu.Unlock()
+	old := d.cur
 	if old != nil {
-		// Runs of the old set still in flight finish on its workers;
-		// later ones run cold.
-		go old.Close()
+		// The spool admits one owner: retire the old sinks first.
+		old.quiesce()
+		old.deliv.Close()
+	}
+	deliv := d.openDelivery(cfg)
+	sched, err := schedule.Start(set, deliv, schedule.Options{
+		Labels: exporter.ConstLabels(cfg, os.Getenv), Logger: d.g.logger, Runs: d.runs,
+	})
+	if err != nil { // schedule.Check passed above; this cannot happen
+		deliv.Close()
+		pool.Close()
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	gen := &generation{set: set, pool: pool, deliv: deliv, sched: sched, stopFlush: cancel, flushed: make(chan struct{})}
+	go gen.flushLoop(ctx, d.g)
+	d.cur = gen
+	if old != nil {
+		// Runs of the old set still in flight finish on its workers.
+		go old.pool.Close()
 	}
 	return cfg, set, nil
 }
 
-// start replaces the scheduler and sinks with those of cfg. The new ones
-// are built first, so a config whose sinks cannot be built keeps the old.
-func (d *daemon) start(cfg *config.Config, set *exporter.Set) error {
-	deliv, err := d.openDelivery(cfg)
+// openDelivery opens the sinks of cfg with its spool. When the spool cannot
+// be opened (a full disk, a bad spool.dir), serve still delivers, without
+// one, and says so: a reload must not leave it with no sinks at all.
+func (d *daemon) openDelivery(cfg *config.Config) *delivery.Delivery {
+	o := delivery.Options{Config: cfg, PushMethod: "put", Logger: d.g.logger, Registerer: d.reg}
+	deliv, err := delivery.Open(nil, o)
+	if err == nil {
+		return deliv
+	}
+	d.g.logger.Error("cannot open the spool; delivering without one", "dir", cfg.Spool.Dir, "err", err)
+	o.NoSpool = true
+	deliv, err = delivery.Open(nil, o)
 	if err != nil {
-		return err
+		// The sinks were built once already in next; only the spool differs.
+		d.g.logger.Error("cannot open the sinks", "err", err)
+		deliv, _ = delivery.Open([]string{}, delivery.Options{Config: cfg, Logger: d.g.logger})
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.sched != nil {
-		d.sched.Stop()
-	}
-	if d.deliv != nil {
-		d.deliv.Close()
-	}
-	d.deliv = deliv
-	sched, err := schedule.Start(set, deliv, schedule.Options{
-		Labels: exporter.ConstLabels(cfg, os.Getenv), Logger: d.g.logger, Runs: d.runs,
-	})
-	if err != nil {
-		return err
-	}
-	d.sched = sched
-	return nil
+	return deliv
 }
 
-func (d *daemon) openDelivery(cfg *config.Config) (*delivery.Delivery, error) {
-	if len(cfg.Sinks) == 0 {
-		return delivery.Open([]string{}, delivery.Options{Config: cfg, Logger: d.g.logger})
+// flushLoop delivers what the spool holds at once (what an earlier process
+// left) and then every flushInterval, so a backlog drains even when no new
+// run comes for that sink.
+func (gen *generation) flushLoop(ctx context.Context, g *globals) {
+	defer close(gen.flushed)
+	t := time.NewTicker(flushInterval)
+	defer t.Stop()
+	for {
+		if err := gen.deliv.Flush(ctx); err != nil && ctx.Err() == nil {
+			g.logger.Warn("spooled deliveries still pending", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
-	d.mu.Lock()
-	old := d.deliv
-	d.mu.Unlock()
-	if old != nil {
-		// The spool is held by the running delivery; release it first. A
-		// failure below then leaves serve without sinks until the next
-		// reload, which the reload error says.
-		old.Close()
-	}
-	return delivery.Open(nil, delivery.Options{Config: cfg, PushMethod: "put", Logger: d.g.logger, Registerer: d.reg})
 }
 
 func (d *daemon) stop() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.sched != nil {
-		d.sched.Stop()
+	if d.cur == nil {
+		return
 	}
-	if d.deliv != nil {
-		d.deliv.Close()
-	}
-	if d.pool != nil {
-		d.pool.Close()
-	}
+	d.cur.quiesce()
+	d.cur.deliv.Close()
+	d.cur.pool.Close()
 }

@@ -48,17 +48,20 @@ func NewRunsCounter() *prometheus.CounterVec {
 	}, []string{"exporter", "outcome"})
 }
 
-// Start begins running every entry of set that has a schedule. Scheduled
-// parameters that do not pass the exporter's declaration are an error and
-// nothing starts.
-func Start(set *exporter.Set, d Deliverer, o Options) (*Scheduler, error) {
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	type job struct {
-		e      *exporter.Entry
-		params map[string]string
-	}
+// Check reports whether every scheduled exporter of set has schedule_params
+// its declaration accepts, so a reload can refuse a config before it stops
+// anything.
+func Check(set *exporter.Set) error {
+	_, err := jobsOf(set)
+	return err
+}
+
+type job struct {
+	e      *exporter.Entry
+	params map[string]string
+}
+
+func jobsOf(set *exporter.Set) ([]job, error) {
 	var jobs []job
 	for _, e := range set.Entries() {
 		if e.Schedule <= 0 {
@@ -73,6 +76,20 @@ func Start(set *exporter.Set, d Deliverer, o Options) (*Scheduler, error) {
 			return nil, fmt.Errorf("exporter %s: schedule_params: %w", e.Name(), err)
 		}
 		jobs = append(jobs, job{e, params})
+	}
+	return jobs, nil
+}
+
+// Start begins running every entry of set that has a schedule. Scheduled
+// parameters that do not pass the exporter's declaration are an error and
+// nothing starts.
+func Start(set *exporter.Set, d Deliverer, o Options) (*Scheduler, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	jobs, err := jobsOf(set)
+	if err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Scheduler{cancel: cancel}
