@@ -52,6 +52,10 @@ func main() {
 		err = benchRun(os.Args[2:])
 	case "serve":
 		err = benchServe(os.Args[2:])
+	case "promhttp":
+		// The baseline of /metrics/dummy, in a process of its own as
+		// metricwrap serve is, so neither shares the load client's CPU time.
+		err = servePromhttp(os.Args[2])
 	case "noop":
 		// A Go process that does nothing: bench-run's floor for any Go wrapper.
 	default:
@@ -445,9 +449,39 @@ func runsTotal(base, exporter string) (float64, error) {
 	return sum, nil
 }
 
-// bareHandler serves, in this process, a registry holding the built-in
-// dummy exporter's families through promhttp.
+// bareHandler starts this program as a child serving, through promhttp, a
+// registry with the built-in dummy exporter's families, and returns its URL.
 func bareHandler() (string, func(), error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	self, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(self, "promhttp", addr)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+	url := "http://" + addr + "/metrics"
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if fetch(url) == nil {
+			return url, stop, nil
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return "", nil, fmt.Errorf("bare promhttp handler did not start on %s", addr)
+		}
+	}
+}
+
+// servePromhttp serves the dummy exporter's families at addr until killed.
+func servePromhttp(addr string) error {
 	reg := prometheus.NewRegistry()
 	exec := prometheus.NewSummaryVec(prometheus.SummaryOpts{
 		Name: "execution_seconds", Help: "Summary of time spent executing something",
@@ -462,13 +496,8 @@ func bareHandler() (string, func(), error) {
 	timer := prometheus.NewCounter(prometheus.CounterOpts{Name: "generic_timer_seconds_total", Help: "Value of generic timer"})
 	timer.Add(0.000018)
 	reg.MustRegister(exec, gauge, counter, timer)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	return "http://" + l.Addr().String() + "/metrics", func() { _ = srv.Close() }, nil
+	srv := &http.Server{Addr: addr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}
+	return srv.ListenAndServe()
 }
 
 // startServe runs metricwrap serve on a free port and waits until it is
