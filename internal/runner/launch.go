@@ -133,7 +133,7 @@ func RunLaunched(ctx context.Context, s Spec, launch Launcher) (*Result, error) 
 	exited := make(chan struct{})
 	var signalled atomic.Bool
 	var helpers sync.WaitGroup
-	helpers.Go(func() { terminateLaunched(runCtx, exited, child, s.KillGrace, &signalled) })
+	helpers.Go(func() { terminate(runCtx, exited, child, s.KillGrace, &signalled) })
 	if s.Output != OutputStdout {
 		helpers.Go(func() { watchFileSize(metricsFile, s.MaxOutputBytes, exited, overflow) })
 	}
@@ -193,25 +193,6 @@ func drainPipes(copiers *sync.WaitGroup, delay time.Duration, pipes ...*os.File)
 	}
 	<-done
 	return false
-}
-
-// terminateLaunched is terminate for a launched child: SIGTERM to the group
-// when the run's context ends first, SIGKILL after grace.
-func terminateLaunched(ctx context.Context, exited <-chan struct{}, child Launched, grace time.Duration, signalled *atomic.Bool) {
-	select {
-	case <-exited:
-		return
-	case <-ctx.Done():
-	}
-	signalled.Store(true)
-	_ = child.Signal(syscall.SIGTERM)
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-exited:
-	case <-t.C:
-		_ = child.Signal(syscall.SIGKILL)
-	}
 }
 
 // BaseEnv is the part of every child's environment taken from metricwrap's

@@ -11,21 +11,16 @@
 // process still in its process group has been sent SIGKILL (so a
 // grandchild left running by an exporter that exited cleanly is killed too),
 // and the private directory is removed. A grandchild that leaves the group
-// on purpose (setsid) is beyond reach; cmd.WaitDelay makes sure it cannot
+// on purpose (setsid) is beyond reach; a bounded wait for the pipes makes sure it cannot
 // hang Run by holding stdout or stderr open.
 package runner
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -103,7 +98,7 @@ type Spec struct {
 	Timeout time.Duration
 	// KillGrace is the time between SIGTERM and SIGKILL to the group, and
 	// how long (at least 1s) Run waits for stdout/stderr to close after the
-	// child exits (cmd.WaitDelay). Default 2s.
+	// child exits (at least 1s). Default 2s.
 	KillGrace time.Duration
 	// MaxOutputBytes caps the metrics, file or stdout. Default 16 MiB.
 	MaxOutputBytes int64
@@ -161,130 +156,84 @@ func (s Spec) withDefaults() Spec {
 // child's stdin is /dev/null. It is safe to call concurrently; each run has
 // its own directory and process group. The Result is never nil.
 func Run(ctx context.Context, s Spec) (*Result, error) {
-	s = s.withDefaults()
-	res := &Result{ExitCode: -1}
-	if err := ctx.Err(); err != nil {
-		return res, ctxError(ctx, err)
-	}
+	return RunLaunched(ctx, s, execLauncher(s.Path))
+}
 
-	var cancelTimeout context.CancelFunc = func() {}
-	if s.Timeout > 0 {
-		ctx, cancelTimeout = context.WithTimeout(ctx, s.Timeout)
+// execLauncher starts the child with os/exec, in a process group of its
+// own. A program without a slash is looked up in the child's PATH.
+func execLauncher(prog string) Launcher {
+	return func(l Launch) (Launched, error) {
+		path, err := lookPath(prog, envValue(l.Env, "PATH"))
+		if err != nil {
+			return nil, err
+		}
+		cmd := &exec.Cmd{
+			Path:        path,
+			Args:        l.Args,
+			Env:         l.Env,
+			Dir:         l.Dir,
+			Stdout:      l.Stdout,
+			Stderr:      l.Stderr,
+			SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+		}
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		return &execChild{cmd: cmd}, nil
 	}
-	defer cancelTimeout()
-	runCtx, abort := context.WithCancelCause(ctx)
-	defer abort(nil)
+}
 
-	dir, err := os.MkdirTemp(s.TempDir, "metricwrap-run-")
-	if err != nil {
-		return res, fmt.Errorf("%w: private directory: %w", ErrStart, err)
-	}
-	defer removeAll(dir)
-	// MkdirTemp already uses 0700; say so explicitly against odd umasks.
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return res, fmt.Errorf("%w: private directory: %w", ErrStart, err)
-	}
-	metricsFile := filepath.Join(dir, metricsFileName)
-	res.MetricsFilename = metricsFile
+// execChild is a child started by execLauncher.
+type execChild struct {
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	reaped bool
+}
 
-	env, err := buildEnv(s, metricsFile, runCtx, time.Now())
-	if err != nil {
-		return res, fmt.Errorf("%w: %w", ErrStart, err)
+// Signal signals the child's group until the child is reaped: while the
+// leader is an unreaped zombie its pid, so the group id, cannot be reused.
+func (c *execChild) Signal(sig syscall.Signal) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reaped {
+		return nil
 	}
-	path, err := lookPath(s.Path, envValue(env, "PATH"))
-	if err != nil {
-		return res, fmt.Errorf("%w: %w", ErrStart, err)
-	}
+	killGroup(c.cmd.Process.Pid, sig)
+	return nil
+}
 
-	args := make([]string, 0, len(s.Args)+3)
-	args = append(args, s.Path)
-	if s.Output == OutputSeed {
-		args = append(args, "--output-filename", metricsFile)
+// Wait waits for the child to exit without reaping it (where the system
+// allows), kills what is left of its group, then reaps it.
+func (c *execChild) Wait() (Exit, error) {
+	pid := c.cmd.Process.Pid
+	if waitExited(pid) {
+		killGroup(pid, syscall.SIGKILL)
+		c.mu.Lock()
+		c.reap()
+		c.mu.Unlock()
+	} else {
+		// Fallback: reap first (unlocked, so Signal can still reach a
+		// child that hangs); the group is killed right after, with a tiny
+		// window in which its id could be reused.
+		_ = c.cmd.Wait()
+		c.mu.Lock()
+		c.reaped = true
+		c.mu.Unlock()
+		killGroup(pid, syscall.SIGKILL)
 	}
-	args = append(args, s.Args...)
-
-	stdoutTail := newTailBuffer(s.CaptureBytes)
-	stderrTail := newTailBuffer(s.CaptureBytes)
-	var tooLarge atomic.Bool
-	overflow := func() {
-		tooLarge.Store(true)
-		abort(ErrOutputTooLarge)
-	}
-	var stdoutMetrics *capBuffer
-	cmd := &exec.Cmd{
-		Path:        path,
-		Args:        args,
-		Env:         env,
-		Dir:         s.Dir,
-		Stderr:      stderrTail,
-		Stdout:      stdoutTail,
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
-		WaitDelay:   max(s.KillGrace, minWaitDelay),
-	}
-	if s.Output == OutputStdout {
-		stdoutMetrics = newCapBuffer(s.MaxOutputBytes, overflow)
-		cmd.Stdout = io.MultiWriter(stdoutMetrics, stdoutTail)
-	}
-
-	res.Start = time.Now()
-	if err := cmd.Start(); err != nil {
-		return res, fmt.Errorf("%w: %w", ErrStart, err)
-	}
-	pid := cmd.Process.Pid
-
-	exited := make(chan struct{})
-	var signalled atomic.Bool
-	var helpers sync.WaitGroup
-	helpers.Go(func() { terminate(runCtx, exited, pid, s.KillGrace, &signalled) })
-	if s.Output != OutputStdout {
-		helpers.Go(func() { watchFileSize(metricsFile, s.MaxOutputBytes, exited, overflow) })
-	}
-
-	// Reap only after the group is dead: while the leader is an unreaped
-	// zombie its pid cannot be reused, so signalling -pid is safe.
-	var waitErr error
-	canPeek := waitExited(pid)
-	if !canPeek {
-		// Fallback: reap first; the group is killed right after, with a
-		// tiny window in which its id could be reused.
-		waitErr = cmd.Wait()
-	}
-	close(exited)
-	helpers.Wait()
-	killGroup(pid, syscall.SIGKILL)
-	if canPeek {
-		waitErr = cmd.Wait()
-	}
-	res.Duration = time.Since(res.Start)
-	res.Stdout = stdoutTail.Bytes()
-	res.Stderr = stderrTail.Bytes()
-	if ps := cmd.ProcessState; ps != nil {
-		res.ExitCode = ps.ExitCode()
+	var e Exit
+	if ps := c.cmd.ProcessState; ps != nil {
+		e.Code = ps.ExitCode()
 		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			res.Signal = ws.Signal().String()
+			e.Signal = ws.Signal()
 		}
 	}
+	return e, nil
+}
 
-	switch {
-	case tooLarge.Load():
-		return res, tooLargeError(s.MaxOutputBytes)
-	case signalled.Load():
-		return res, ctxError(ctx, context.Cause(runCtx))
-	case res.ExitCode != 0 || res.Signal != "":
-		// Keep what the child wrote for debug output; the error says the
-		// run failed, so nobody serves it.
-		res.Metrics, _ = readMetricsOutput(stdoutMetrics, metricsFile, s.MaxOutputBytes)
-		return res, exitError(res)
-	case errors.Is(waitErr, exec.ErrWaitDelay) && stdoutMetrics != nil:
-		// The pipes were closed on a process that left the group: what
-		// was still unread is lost, so the metrics may be cut short.
-		return res, fmt.Errorf("%w: stdout was still open %s after the exporter exited (a process it started left its group); the metrics may be incomplete: %w", ErrExit, cmd.WaitDelay, waitErr)
-	case waitErr != nil && !errors.Is(waitErr, exec.ErrWaitDelay):
-		// Exit 0 but Wait failed otherwise (an I/O copy error): report it
-		// rather than pretend success.
-		return res, fmt.Errorf("%w: %w", ErrExit, waitErr)
-	}
-
-	res.Metrics, err = readMetricsOutput(stdoutMetrics, metricsFile, s.MaxOutputBytes)
-	return res, err
+// reap waits for the exited child, under c.mu; an *exec.ExitError only
+// says the exit was not 0, and the process state says how.
+func (c *execChild) reap() {
+	_ = c.cmd.Wait()
+	c.reaped = true
 }

@@ -7,21 +7,21 @@ import (
 	"time"
 )
 
-// terminate waits for the run's context to end before the child exits, then
-// sends SIGTERM to the group and, after grace, SIGKILL.
-func terminate(ctx context.Context, exited <-chan struct{}, pid int, grace time.Duration, signalled *atomic.Bool) {
+// terminate sends SIGTERM to the child's group when the run's context ends
+// before the child exits, and SIGKILL after grace.
+func terminate(ctx context.Context, exited <-chan struct{}, child Launched, grace time.Duration, signalled *atomic.Bool) {
 	select {
 	case <-exited:
 		return
 	case <-ctx.Done():
 	}
 	signalled.Store(true)
-	killGroup(pid, syscall.SIGTERM)
+	_ = child.Signal(syscall.SIGTERM)
 	t := time.NewTimer(grace)
 	defer t.Stop()
 	select {
 	case <-exited:
 	case <-t.C:
-		killGroup(pid, syscall.SIGKILL)
+		_ = child.Signal(syscall.SIGKILL)
 	}
 }
