@@ -11,8 +11,8 @@
 // process still in its process group has been sent SIGKILL (so a
 // grandchild left running by an exporter that exited cleanly is killed too),
 // and the private directory is removed. A grandchild that leaves the group
-// on purpose (setsid) is beyond reach; a bounded wait for the pipes makes sure it cannot
-// hang Run by holding stdout or stderr open.
+// on purpose (setsid) is beyond reach; a bounded wait for the pipes makes
+// sure it cannot hang Run by holding stdout or stderr open.
 package runner
 
 import (
@@ -98,7 +98,7 @@ type Spec struct {
 	Timeout time.Duration
 	// KillGrace is the time between SIGTERM and SIGKILL to the group, and
 	// how long (at least 1s) Run waits for stdout/stderr to close after the
-	// child exits (at least 1s). Default 2s.
+	// child exits. Default 2s.
 	KillGrace time.Duration
 	// MaxOutputBytes caps the metrics, file or stdout. Default 16 MiB.
 	MaxOutputBytes int64
