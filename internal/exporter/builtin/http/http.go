@@ -76,12 +76,7 @@ const (
 
 // TargetPattern is the default pattern of parameter `target`; a config may
 // narrow it under `params:`.
-var TargetPattern = regexp.MustCompile(`^(?:https?://\S+)$`)
-
-var (
-	tokenRE       = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-	headerValueRE = regexp.MustCompile("^[^\x00-\x08\x0a-\x1f\x7f]*$")
-)
+var TargetPattern = exporter.URLPattern
 
 // Options is the `options:` block of an `http` exporter; see the package
 // documentation for the meaning of each key.
@@ -119,18 +114,15 @@ func New(node *yaml.Node) (exporter.Builtin, error) {
 	}
 	c := &checker{method: http.MethodGet, headers: http.Header{}, body: o.Body, timeout: o.Timeout, buckets: prometheus.DefBuckets}
 	if o.Method != "" {
-		if !tokenRE.MatchString(o.Method) {
+		if !exporter.IsHTTPToken(o.Method) {
 			return nil, fmt.Errorf("options.method: %q is not an HTTP method", o.Method)
 		}
 		c.method = o.Method
 	}
+	if err := exporter.CheckHeaders(o.Headers); err != nil {
+		return nil, err
+	}
 	for name, value := range o.Headers {
-		if !tokenRE.MatchString(name) {
-			return nil, fmt.Errorf("options.headers: %q is not a header name", name)
-		}
-		if !headerValueRE.MatchString(value) {
-			return nil, fmt.Errorf("options.headers.%s: value contains a control character", name)
-		}
 		if strings.EqualFold(name, "Host") {
 			c.host = value
 			continue

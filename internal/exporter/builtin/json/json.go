@@ -86,7 +86,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -107,12 +106,7 @@ const DefaultMaxBodyBytes = 16 << 20
 
 // TargetPattern is the default pattern of parameter `target`, declared when
 // the options give no url.
-var TargetPattern = regexp.MustCompile(`^(?:https?://\S+)$`)
-
-var (
-	tokenRE       = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-	headerValueRE = regexp.MustCompile("^[^\x00-\x08\x0a-\x1f\x7f]*$")
-)
+var TargetPattern = exporter.URLPattern
 
 // Options is the `options:` block of a `json` exporter; the package
 // documentation describes each key.
@@ -162,13 +156,10 @@ func New(node *yaml.Node) (exporter.Builtin, error) {
 		}
 		e.url = o.URL
 	}
+	if err := exporter.CheckHeaders(o.Headers); err != nil {
+		return nil, err
+	}
 	for name, value := range o.Headers {
-		switch {
-		case !tokenRE.MatchString(name):
-			return nil, fmt.Errorf("options.headers: %q is not a header name", name)
-		case !headerValueRE.MatchString(value):
-			return nil, fmt.Errorf("options.headers.%s: value contains a control character", name)
-		}
 		e.headers.Set(name, value)
 	}
 	e.headers.Set("Accept", cmpOr(e.headers.Get("Accept"), "application/json"))
