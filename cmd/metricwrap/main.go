@@ -19,6 +19,14 @@ const appName = "metricwrap"
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
+func init() {
+	// `make build` stamps the version; `go run` and `go test` builds say
+	// what they are rather than print an empty version.
+	if version.Version == "" {
+		version.Version = "dev"
+	}
+}
+
 // globals are the flags every command shares.
 type globals struct {
 	configFile   string
