@@ -38,7 +38,7 @@ func (c *checkConfigCmd) execute(g *globals) int {
 		return fail(g, 1, "%v", err)
 	}
 	problems := 0
-	if _, err := buildExporters(g, cfg, name); err != nil {
+	if _, err := buildExporters(g, cfg, name, nil); err != nil {
 		problems += report(g, err)
 	}
 	// Sinks are built without opening the spool: a running server may hold it.

@@ -70,7 +70,7 @@ spool: {dir: `+spoolDir+`}
 	if !strings.Contains(body, `metricwrap_sink_push_total{result="success",sink="gw"}`) {
 		t.Errorf("no successful push counted:\n%s", grepLines(body, "metricwrap_sink"))
 	}
-	g := gatewayJob(t, "http://"+gwAddr, "dummy")
+	g := gatewayJob(t, "http://"+gwAddr, "DummyExporter") // the original dummy's job_name
 	if v, ok := g.samples["dummy_gauge{}"]; !ok || v != 0 {
 		t.Fatalf("dummy_gauge did not arrive: %v", g.samples)
 	}

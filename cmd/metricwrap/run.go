@@ -62,7 +62,7 @@ func (c *runCmd) execute(g *globals) int {
 	if err != nil {
 		return fail(g, exitUsage, "%v", err)
 	}
-	set, err := buildExporters(g, cfg, cfgName)
+	set, err := buildExporters(g, cfg, cfgName, nil)
 	if err != nil {
 		return fail(g, exitUsage, "%v", err)
 	}

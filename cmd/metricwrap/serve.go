@@ -174,13 +174,7 @@ func (d *daemon) next() (*config.Config, *exporter.Set, error) {
 		return nil, nil, err
 	}
 	pool := pyworker.NewPool(pyworker.Options{Logger: d.g.logger, Metrics: d.poolStats})
-	set, err := exporter.Build(cfg, exporter.BuildOptions{
-		ConfigFile:   name,
-		ExportersDir: d.g.exportersDir,
-		Python:       exporter.DefaultPython(cfg.Global.Python),
-		Warm:         pool,
-		Logger:       d.g.logger,
-	})
+	set, err := buildExporters(d.g, cfg, name, pool)
 	if err == nil {
 		err = schedule.Check(set)
 	}

@@ -30,14 +30,21 @@ func loadConfig(g *globals) (*config.Config, string, error) {
 	return cfg, g.configFile, err
 }
 
-// buildExporters makes the exporter set of cfg.
-func buildExporters(g *globals, cfg *config.Config, name string) (*exporter.Set, error) {
-	return exporter.Build(cfg, exporter.BuildOptions{
-		ConfigFile:   name,
-		ExportersDir: g.exportersDir,
-		Python:       exporter.DefaultPython(cfg.Global.Python),
-		Logger:       g.logger,
-	})
+// buildExporters makes the exporter set of cfg; warm, when not nil, runs
+// Python class exporters from warm workers (serve only). With the embedded
+// default config, the user's own exporters win over its built-ins.
+func buildExporters(g *globals, cfg *config.Config, name string, warm exporter.WarmRunner) (*exporter.Set, error) {
+	o := exporter.BuildOptions{
+		ConfigFile:    name,
+		ExportersDir:  g.exportersDir,
+		Python:        exporter.DefaultPython(cfg.Global.Python),
+		DiscoveredWin: name == defaultConfigName,
+		Logger:        g.logger,
+	}
+	if warm != nil {
+		o.Warm = warm
+	}
+	return exporter.Build(cfg, o)
 }
 
 // newLogger is the logger of the compatibility form: info, or debug with

@@ -34,6 +34,9 @@ type BuildOptions struct {
 	// Warm, when set, runs Python class exporters from warm workers
 	// (serve only); an exporter's `warm: false` opts out.
 	Warm WarmRunner
+	// DiscoveredWin lets discovered exporters replace configured ones of
+	// the same name (for the embedded default config).
+	DiscoveredWin bool
 	// TempDir is the parent of each run's private directory.
 	TempDir string
 	// Getenv reads labels_from_env; nil means os.Getenv.
@@ -50,8 +53,10 @@ type PythonFinder interface {
 }
 
 // Build makes the exporter set a config describes: the configured exporters
-// and those discovered in the exporters directory (the config wins on a
-// name clash). Every error found is returned, joined.
+// and those discovered in the exporters directory. On a name clash the
+// config wins, unless o.DiscoveredWin (the embedded default config, which
+// the user did not write, must not hide their own exporters/dummy.py).
+// Every error found is returned, joined.
 func Build(cfg *config.Config, o BuildOptions) (*Set, error) {
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv
@@ -62,19 +67,6 @@ func Build(cfg *config.Config, o BuildOptions) (*Set, error) {
 	labels := ConstLabels(cfg, o.Getenv)
 	var errs []error
 	var entries []*Entry
-	names := make([]string, 0, len(cfg.Exporters))
-	for n := range cfg.Exporters {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		e, err := fromConfig(name, cfg.Exporters[name], cfg, o)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		entries = append(entries, withLabels(e, labels))
-	}
 
 	dir := o.ExportersDir
 	if dir == "" {
@@ -87,11 +79,29 @@ func Build(cfg *config.Config, o BuildOptions) (*Set, error) {
 	if err != nil {
 		errs = append(errs, fmt.Errorf("exporters directory %s: %w", dir, err))
 	}
+	discoveredNames := map[string]bool{}
 	for _, f := range found {
-		if _, configured := cfg.Exporters[f.Name]; configured {
+		discoveredNames[f.Name] = true
+		if _, configured := cfg.Exporters[f.Name]; configured && !o.DiscoveredWin {
 			continue
 		}
 		entries = append(entries, withLabels(discovered(f, cfg, o), labels))
+	}
+
+	names := make([]string, 0, len(cfg.Exporters))
+	for n := range cfg.Exporters {
+		if !(o.DiscoveredWin && discoveredNames[n]) {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		e, err := fromConfig(name, cfg.Exporters[name], cfg, o)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		entries = append(entries, withLabels(e, labels))
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -154,6 +164,9 @@ func fromConfig(name string, ec *config.ExporterConfig, cfg *config.Config, o Bu
 			params = b.Params()
 		} else if err := narrows(params, b.Params()); err != nil {
 			return nil, where(err)
+		}
+		if dj, ok := b.(interface{ DefaultJob() string }); ok && (ec.Job == "" || ec.Job == name) {
+			job = dj.DefaultJob()
 		}
 		entry.Exporter = &builtinExporter{name: name, job: job, timeout: entry.Timeout, b: b, params: params}
 	case config.KindCommand, config.KindPython:

@@ -142,3 +142,30 @@ func TestBuildUnknownBuiltinAndBadOptions(t *testing.T) {
 		}
 	}
 }
+
+func TestDiscoveredWinOverEmbeddedDefaults(t *testing.T) {
+	dir := t.TempDir()
+	script(t, dir, "dummy", `echo "mine 1" > "$METRICS_FILE"`)
+	cfg := load(t, "exporters:\n  dummy: {builtin: dummy}\n")
+	set, err := exporter.Build(cfg, exporter.BuildOptions{ExportersDir: dir, DiscoveredWin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := set.Get("dummy"); e.Kind() != exporter.KindCommand {
+		t.Fatalf("kind %s: the user's exporters/dummy must replace the embedded default", e.Kind())
+	}
+}
+
+func TestBuiltinDummyPushesAsTheOriginal(t *testing.T) {
+	set, err := exporter.Build(load(t, "exporters:\n  dummy: {builtin: dummy}\n  other: {builtin: dummy, job: nightly}\n"),
+		exporter.BuildOptions{ExportersDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := set.Get("dummy"); e.Job() != "DummyExporter" {
+		t.Fatalf("job %q, want the original's DummyExporter", e.Job())
+	}
+	if e, _ := set.Get("other"); e.Job() != "nightly" {
+		t.Fatalf("job %q: a configured job must win", e.Job())
+	}
+}

@@ -30,6 +30,10 @@ type dummy struct{}
 
 func (dummy) Params() exporter.Params { return nil }
 
+// DefaultJob is the original dummy exporter's job_name, so its pushes land
+// in the same Pushgateway group as before.
+func (dummy) DefaultJob() string { return "DummyExporter" }
+
 // work hashes a small buffer a few times: measurable (microseconds),
 // and never a sleep.
 func work(rounds int) {
