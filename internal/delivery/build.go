@@ -34,6 +34,7 @@ const defaultRetryFor = 30 * time.Second
 // one of the env-only sinks. It also returns how long a failed delivery to
 // it is retried before spooling.
 func Build(name string, o Options) (sink.Sink, time.Duration, error) {
+	o = o.withDefaults()
 	if sc, ok := o.Config.Sinks[name]; ok {
 		s, err := fromConfig(name, sc, o)
 		if err != nil {

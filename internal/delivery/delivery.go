@@ -39,6 +39,19 @@ type Options struct {
 	Registerer prometheus.Registerer
 }
 
+func (o Options) withDefaults() Options {
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Config == nil {
+		o.Config = config.Default()
+	}
+	return o
+}
+
 // Delivery fans batches out to sinks, retrying and spooling what fails.
 type Delivery struct {
 	fanout *sink.Fanout
@@ -51,15 +64,7 @@ type Delivery struct {
 // opens the spool. When another process holds the spool (serve running with
 // the same spool.dir), delivery goes on without one and says so.
 func Open(names []string, o Options) (*Delivery, error) {
-	if o.Getenv == nil {
-		o.Getenv = os.Getenv
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.Config == nil {
-		o.Config = config.Default()
-	}
+	o = o.withDefaults()
 	if names == nil {
 		for n := range o.Config.Sinks {
 			names = append(names, n)

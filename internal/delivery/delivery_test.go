@@ -150,3 +150,15 @@ spool: {dir: `+dir+`}
 }
 
 func strPtr(s string) *string { return &s }
+
+// TestBuildWithoutGetenv is Build as check-config and serve call it: no
+// Getenv, no Logger.
+func TestBuildWithoutGetenv(t *testing.T) {
+	cfg, err := config.LoadBytes("t.yml", []byte("sinks:\n  dt: {type: dynatrace, url: 'http://127.0.0.1:1/api/v2/metrics/ingest'}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Build("dt", Options{Config: cfg}); err != nil {
+		t.Fatal(err)
+	}
+}
