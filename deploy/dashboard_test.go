@@ -184,7 +184,7 @@ func TestDashboardQueriesExposedMetrics(t *testing.T) {
 			t.Error(err)
 			return 0
 		}
-		io.Copy(io.Discard, resp.Body)
+		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		return resp.StatusCode
 	}

@@ -30,7 +30,7 @@ var (
 	failureTTL = 10 * time.Second
 )
 
-// probeScript succeeds only where the runner can work, and names the real
+// probeScript succeeds only where the runner can work, and names the resolved
 // executable behind a shim.
 const probeScript = "import sys, prometheus_client; print(sys.executable)"
 
@@ -59,7 +59,7 @@ var (
 // Each interpreter is probed by running it, under probeTimeout, in the
 // environment the child-process contract gives exporters (PATH, HOME, LANG,
 // TZ). When the probe reports a different sys.executable that imports
-// prometheus_client as well (the real interpreter behind a pyenv shim), that
+// prometheus_client as well (the resolved interpreter behind a pyenv shim), that
 // one is returned, sparing every run the shim's start-up.
 //
 // Results are cached per process, keyed by the choice and PATH; concurrent
@@ -111,18 +111,18 @@ func search(explicit, pathEnv string) (string, error) {
 			}
 			path = found
 		}
-		real, err := probe(path, env)
+		resolved, err := probe(path, env)
 		if err != nil {
-			return "", fmt.Errorf("%w: %s (global.python or %s): %v; install prometheus_client for it (%s) or name an interpreter that has it", ErrNoInterpreter, path, EnvPython, err, installHint)
+			return "", fmt.Errorf("%w: %s (global.python or %s): %w; install prometheus_client for it (%s) or name an interpreter that has it", ErrNoInterpreter, path, EnvPython, err, installHint)
 		}
-		return preferReal(path, real, env), nil
+		return preferReal(path, resolved, env), nil
 	}
 
 	var tried []string
 	for _, c := range candidates(pathEnv) {
-		real, err := probe(c, env)
+		resolved, err := probe(c, env)
 		if err == nil {
-			return preferReal(c, real, env), nil
+			return preferReal(c, resolved, env), nil
 		}
 		tried = append(tried, fmt.Sprintf("%s (%v)", c, err))
 	}
@@ -219,17 +219,17 @@ func probe(path string, env []string) (string, error) {
 	return strings.TrimSpace(stdout.String()), nil
 }
 
-// preferReal returns real (the probed sys.executable) when it differs from
+// preferReal returns resolved (the probed sys.executable) when it differs from
 // path and imports prometheus_client on its own, else path: a wrapper that
 // sets up the environment before exec'ing Python keeps being used.
-func preferReal(path, real string, env []string) string {
-	if real == "" || real == path || !filepath.IsAbs(real) {
+func preferReal(path, resolved string, env []string) string {
+	if resolved == "" || resolved == path || !filepath.IsAbs(resolved) {
 		return path
 	}
-	if again, err := probe(real, env); err != nil || again != real {
+	if again, err := probe(resolved, env); err != nil || again != resolved {
 		return path
 	}
-	return real
+	return resolved
 }
 
 func lastLine(s string) string {

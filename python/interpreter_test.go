@@ -46,9 +46,9 @@ func isolate(t *testing.T, fallback string, path ...string) {
 }
 
 func TestFindInterpreterSkipsPythonWithoutClient(t *testing.T) {
-	real := pythonForTests(t)
+	realPython := pythonForTests(t)
 	fake := fakePython(t, lacksClient)
-	isolate(t, filepath.Join(t.TempDir(), "none"), filepath.Dir(fake), filepath.Dir(real))
+	isolate(t, filepath.Join(t.TempDir(), "none"), filepath.Dir(fake), filepath.Dir(realPython))
 
 	got, err := FindInterpreter("")
 	if err != nil {
@@ -61,9 +61,9 @@ func TestFindInterpreterSkipsPythonWithoutClient(t *testing.T) {
 }
 
 func TestFindInterpreterFallback(t *testing.T) {
-	real := pythonForTests(t)
+	realPython := pythonForTests(t)
 	fake := fakePython(t, lacksClient)
-	isolate(t, real, filepath.Dir(fake))
+	isolate(t, realPython, filepath.Dir(fake))
 
 	got, err := FindInterpreter("")
 	if err != nil {
@@ -106,7 +106,7 @@ func TestFindInterpreterNothingOnPath(t *testing.T) {
 }
 
 func TestFindInterpreterExplicit(t *testing.T) {
-	real := pythonForTests(t)
+	realPython := pythonForTests(t)
 	fake := fakePython(t, lacksClient)
 
 	tests := []struct {
@@ -115,16 +115,16 @@ func TestFindInterpreterExplicit(t *testing.T) {
 		env      string
 		wantErr  string // substring; "" means success
 	}{
-		{name: "explicit that works", explicit: real},
-		{name: "environment variable that works", env: real},
+		{name: "explicit that works", explicit: realPython},
+		{name: "environment variable that works", env: realPython},
 		{name: "explicit is never replaced by PATH", explicit: fake, wantErr: fake},
-		{name: "explicit wins over the environment variable", explicit: fake, env: real, wantErr: fake},
+		{name: "explicit wins over the environment variable", explicit: fake, env: realPython, wantErr: fake},
 		{name: "environment variable is never replaced by PATH", env: fake, wantErr: fake},
 		{name: "bare name not on PATH", explicit: "python3.99-metricwrap-test", wantErr: "not on PATH"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			isolate(t, real, filepath.Dir(real))
+			isolate(t, realPython, filepath.Dir(realPython))
 			t.Setenv(EnvPython, tt.env)
 			got, err := FindInterpreter(tt.explicit)
 			if tt.wantErr != "" {
@@ -142,9 +142,9 @@ func TestFindInterpreterExplicit(t *testing.T) {
 }
 
 func TestFindInterpreterCachesAndResolvesShims(t *testing.T) {
-	real := pythonForTests(t)
+	realPython := pythonForTests(t)
 	counter := filepath.Join(t.TempDir(), "probes")
-	shim := fakePython(t, "echo probe >> '"+counter+"'\nexec '"+real+"' \"$@\"")
+	shim := fakePython(t, "echo probe >> '"+counter+"'\nexec '"+realPython+"' \"$@\"")
 	isolate(t, filepath.Join(t.TempDir(), "none"), filepath.Dir(shim))
 
 	first, err := FindInterpreter("")

@@ -70,7 +70,9 @@ func startServe(t *testing.T, env []string, args ...string) *served {
 			}
 		case <-time.After(15 * time.Second):
 			_ = cmd.Process.Kill()
-			<-done
+			if err := <-done; err != nil {
+				t.Logf("after SIGKILL: %v", err)
+			}
 			t.Errorf("metricwrap serve did not stop within 15s of SIGTERM")
 		}
 		if t.Failed() {

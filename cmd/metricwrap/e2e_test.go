@@ -63,7 +63,7 @@ func binary(t *testing.T) string {
 		cmd := exec.Command("go", "build", "-o", bin, ".")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			e2eErr = fmt.Errorf("go build: %v\n%s", err, out)
+			e2eErr = fmt.Errorf("go build: %w\n%s", err, out)
 			return
 		}
 		e2eBin = bin

@@ -101,13 +101,15 @@ func (c *runCmd) execute(g *globals) int {
 	res, runErr := e.Run(ctx, &exporter.Request{Params: params, Args: c.args, Timeout: timeout, Debug: c.debug})
 	if runErr != nil {
 		if res != nil && len(res.Stderr) > 0 && c.debug {
-			g.stderr.Write(res.Stderr)
+			_, _ = g.stderr.Write(res.Stderr)
 		}
 		return fail(g, exitFailed, "exporter %s: %v", c.name, runErr)
 	}
 	text := exposition.Text(res.Families)
 	if !c.noPrint {
-		g.stdout.Write(text)
+		if _, err := g.stdout.Write(text); err != nil {
+			return fail(g, exitFailed, "writing the metrics: %v", err)
+		}
 	}
 	if c.outputFile != "" {
 		if err := os.WriteFile(c.outputFile, text, 0o644); err != nil {

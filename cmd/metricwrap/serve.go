@@ -147,7 +147,9 @@ func (c *serveCmd) execute(g *globals) int {
 			if err != nil {
 				g.logger.Warn("shutdown did not finish cleanly", "err", err)
 			}
-			<-errc
+			if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fail(g, exitFailed, "server: %v", err)
+			}
 			return exitOK
 		}
 	}

@@ -90,7 +90,7 @@ func Build(cfg *config.Config, o BuildOptions) (*Set, error) {
 
 	names := make([]string, 0, len(cfg.Exporters))
 	for n := range cfg.Exporters {
-		if !(o.DiscoveredWin && discoveredNames[n]) {
+		if !o.DiscoveredWin || !discoveredNames[n] {
 			names = append(names, n)
 		}
 	}

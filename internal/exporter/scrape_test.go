@@ -49,12 +49,12 @@ func TestScrapeFailures(t *testing.T) {
 		timeout time.Duration
 		want    error
 	}{
-		{"status", func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "down", 503) }, 1 << 20, time.Second, ErrFailed},
+		{"status", func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) }, 1 << 20, time.Second, ErrFailed},
 		{"garbage", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("this is not { exposition\n")) }, 1 << 20, time.Second, ErrInvalidOutput},
 		{"too large", func(w http.ResponseWriter, _ *http.Request) {
 			_, _ = w.Write([]byte(strings.Repeat("# padding comment line\n", 1000)))
 		}, 100, time.Second, ErrOutputTooLarge},
-		{"slow", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }, 1 << 20, 50 * time.Millisecond, ErrTimeout},
+		{"slow", func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }, 1 << 20, 50 * time.Millisecond, ErrTimeout},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
 )
@@ -89,7 +90,7 @@ func TestValidateRegistry(t *testing.T) {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "c_total", Help: "c"}, []string{"a"})
 	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "h_seconds", Help: "h"}, []string{"a"})
 	s := prometheus.NewSummary(prometheus.SummaryOpts{Name: "s_seconds", Help: "s", Objectives: map[float64]float64{0.5: 0.05}})
-	reg.MustRegister(c, h, s, prometheus.NewGoCollector())
+	reg.MustRegister(c, h, s, collectors.NewGoCollector())
 	c.WithLabelValues("x").Add(3)
 	h.WithLabelValues("y").Observe(0.2)
 	s.Observe(1)

@@ -39,7 +39,7 @@ moved_bucket{le="+Inf"} 1
 moved_sum 1
 moved_count 1
 `)
-	fams := JobMetrics(Outcome{Status: StatusFailed, ExitCode: 7}, "")
+	fams := RunMetrics(Outcome{Status: StatusFailed, ExitCode: 7}, "")
 	fams = append(fams, &dto.MetricFamily{Name: ptr("d"), Help: ptr("x"), Type: dto.MetricType_HISTOGRAM.Enum(),
 		Metric: []*dto.Metric{{Histogram: observe([]float64{1, 10}, 5)}}})
 	fams = append(fams, &dto.MetricFamily{Name: ptr("moved"), Help: ptr("x"), Type: dto.MetricType_HISTOGRAM.Enum(),

@@ -10,7 +10,11 @@ const (
 )
 
 var (
-	ErrNotFound      = runner.ErrCommandNotFound
+	// ErrNotFound means the command does not exist (exit 127).
+	ErrNotFound = runner.ErrCommandNotFound
+	// ErrCannotExecute means the command exists but cannot be executed (126).
 	ErrCannotExecute = runner.ErrCannotExecute
-	ErrKilled        = runner.ErrKilled
+	// ErrKilled means metricwrap had to kill the command (grace period over, or
+	// a second SIGTERM).
+	ErrKilled = runner.ErrKilled
 )

@@ -153,7 +153,7 @@ func Run(o Options) *Result {
 // families assembles, labels and validates a run's metrics. The command's
 // families are dropped as a whole when they clash with the job's own.
 func (o *Options) families(res *Result, cmdFams []*dto.MetricFamily) ([]*dto.MetricFamily, error) {
-	fams := JobMetrics(Outcome{Status: res.Status, ExitCode: res.ExitCode, Start: res.Start, Duration: res.Duration}, o.Prefix)
+	fams := RunMetrics(Outcome{Status: res.Status, ExitCode: res.ExitCode, Start: res.Start, Duration: res.Duration}, o.Prefix)
 	vars := Vars{
 		Status: res.Status, Duration: res.Duration.Seconds(), ExitCode: res.ExitCode,
 		JobName: o.Name, Getenv: getenvFrom(o.Environ),
@@ -197,7 +197,7 @@ func (o *Options) families(res *Result, cmdFams []*dto.MetricFamily) ([]*dto.Met
 
 // readMetrics parses what the command wrote to METRICS_FILE; a file it did
 // not write means no metrics.
-func readMetrics(path string, max int64) ([]*dto.MetricFamily, error) {
+func readMetrics(path string, limit int64) ([]*dto.MetricFamily, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -209,12 +209,12 @@ func readMetrics(path string, max int64) ([]*dto.MetricFamily, error) {
 	if fi, err := f.Stat(); err == nil && !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: %s is not a regular file", EnvMetricsFile, path)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", EnvMetricsFile, err)
 	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s: larger than %d bytes", EnvMetricsFile, max)
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d bytes", EnvMetricsFile, limit)
 	}
 	fams, err := exposition.Parse(data, exposition.Detect(data))
 	if err != nil {

@@ -43,12 +43,12 @@ type Outcome struct {
 	Duration time.Duration
 }
 
-// JobMetrics are the families exec records for every run. The timestamps
+// RunMetrics are the families exec records for every run. The timestamps
 // are the end of the run. job_last_success_timestamp_seconds is present only
 // when the run succeeded, so that a POST to a Pushgateway after a failure
 // leaves the previous success in place. job_runs_total has one series, this
 // run's status, with value 1 (Accumulate adds what a Pushgateway holds).
-func JobMetrics(o Outcome, prefix string) []*dto.MetricFamily {
+func RunMetrics(o Outcome, prefix string) []*dto.MetricFamily {
 	end := float64(o.Start.Add(o.Duration).UnixNano()) / 1e9
 	fams := []*dto.MetricFamily{
 		gauge(prefixed(prefix, MetricDuration), "How long the job ran, in seconds.", o.Duration.Seconds()),

@@ -74,7 +74,7 @@ job_runs_total{status="Failed"} 1
 `},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fams := JobMetrics(tc.o, "")
+			fams := RunMetrics(tc.o, "")
 			if err := exposition.Validate(fams); err != nil {
 				t.Fatal(err)
 			}

@@ -35,7 +35,7 @@ import (
 	"github.com/metricwrap/metricwrap/internal/runner"
 )
 
-// ErrUnavailable: the run could not be handed to a worker and nothing ran;
+// ErrUnavailable means the run could not be handed to a worker and nothing ran;
 // Pool.Run then runs it cold.
 var ErrUnavailable = errors.New("no python worker available")
 

@@ -28,7 +28,7 @@ const (
 // passthrough names that are set, then Spec.Env, then the run's own names.
 // SCRAPE_TIMEOUT and SCRAPE_DEADLINE are set only when the run has a
 // deadline (Spec.Timeout or ctx); both are decimal seconds.
-func buildEnv(s Spec, metricsFile string, ctx context.Context, now time.Time) ([]string, error) {
+func buildEnv(ctx context.Context, s Spec, metricsFile string, now time.Time) ([]string, error) {
 	vars := make(map[string]string, len(inherited)+len(s.Passthrough)+len(s.Env)+4)
 	for _, name := range slices.Concat(inherited, s.Passthrough) {
 		if v, ok := os.LookupEnv(name); ok {

@@ -83,7 +83,7 @@ func RunLaunched(ctx context.Context, s Spec, launch Launcher) (*Result, error) 
 	}
 	metricsFile := filepath.Join(dir, metricsFileName)
 	res.MetricsFilename = metricsFile
-	env, err := buildEnv(s, metricsFile, runCtx, time.Now())
+	env, err := buildEnv(runCtx, s, metricsFile, time.Now())
 	if err != nil {
 		return res, fmt.Errorf("%w: %w", ErrStart, err)
 	}

@@ -29,11 +29,11 @@ import (
 type Output int
 
 const (
-	// OutputFile: the child writes to $METRICS_FILE (the default).
+	// OutputFile means the child writes to $METRICS_FILE (the default).
 	OutputFile Output = iota
-	// OutputStdout: metricwrap reads the metrics from the child's stdout.
+	// OutputStdout means metricwrap reads the metrics from the child's stdout.
 	OutputStdout
-	// OutputSeed: like OutputFile, and the arguments start with
+	// OutputSeed is like OutputFile, and the arguments start with
 	// "--output-filename FILE", the original tool's calling convention.
 	OutputSeed
 )

@@ -76,7 +76,7 @@ func TestRunThousandMixedRunsLeakNothing(t *testing.T) {
 				case k.wantErr == nil && err != nil:
 					errs <- fmt.Errorf("run %d (%s): %w", i, k.arg, err)
 				case k.wantErr != nil && !errors.Is(err, k.wantErr):
-					errs <- fmt.Errorf("run %d (%s): error %v, want %v", i, k.arg, err, k.wantErr)
+					errs <- fmt.Errorf("run %d (%s): error %w, want %w", i, k.arg, err, k.wantErr)
 				case k.wantErr == nil && string(res.Metrics) != "up 1\n":
 					errs <- fmt.Errorf("run %d (%s): metrics %q", i, k.arg, res.Metrics)
 				}

@@ -211,7 +211,7 @@ func TestBrowserConsoleDetection(t *testing.T) {
 	bin := findChromium(t)
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
-		io.WriteString(w, `<!DOCTYPE html><html><body><script>console.error("status page broke"); missingFunction();</script></body></html>`)
+		_, _ = io.WriteString(w, `<!DOCTYPE html><html><body><script>console.error("status page broke"); missingFunction();</script></body></html>`)
 	}))
 	defer ts.Close()
 	_, log := chromium(t, bin, "--dump-dom", ts.URL+"/")

@@ -242,14 +242,14 @@ type sinkFault struct {
 }
 
 func status(code int) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, http.StatusText(code), code)
 	}
 }
 
 var sinkFaults = []sinkFault{
 	{name: "refuse", outcome: sink.OutcomeSpooled},
-	{name: "timeout", handler: func(w http.ResponseWriter, r *http.Request) {
+	{name: "timeout", handler: func(_ http.ResponseWriter, r *http.Request) {
 		// Reading the body first lets the server notice the client
 		// giving up.
 		_, _ = io.Copy(io.Discard, r.Body)

@@ -274,7 +274,7 @@ func errString(err error) string {
 // writeMetrics encodes families in the format the client negotiated, gzip
 // compressed when it asked for that.
 func (s *Server) writeMetrics(w http.ResponseWriter, r *http.Request, fams []*dto.MetricFamily) {
-	format := expfmt.NegotiateIncludingOpenMetrics(r.Header)
+	format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultOpenMetricsAcceptedFormats()...)
 	h := w.Header()
 	h.Set("Content-Type", string(format))
 	var out interface {

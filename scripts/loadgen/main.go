@@ -140,7 +140,7 @@ func benchRun(args []string) error {
 	for _, e := range []struct{ name, script string }{{"trivial", trivialScript}, {"tenms", tenMsScript}} {
 		wrapped := exec.Command(*bin, "--config.file", cfg, "run", e.name)
 		if out, err := wrapped.CombinedOutput(); err != nil {
-			return fmt.Errorf("metricwrap run %s: %v\n%s", e.name, err, out)
+			return fmt.Errorf("metricwrap run %s: %w\n%s", e.name, err, out)
 		}
 		var bare, wrap, noop, diffs []time.Duration
 		for i := 0; i < *n; i++ {
@@ -310,10 +310,10 @@ func benchServe(args []string) error {
 	var rs, rb []float64
 	var id atomic.Int64
 	for r := 0; r < *rounds; r++ {
-		s := hammer(*c, *d, func(w, seq int) error {
+		s := hammer(*c, *d, func(_, _ int) error {
 			return fetch(fmt.Sprintf("%s/metrics/trivial?target=t%d", base, id.Add(1)))
 		})
-		b := hammer(*c, *d, func(w, seq int) error {
+		b := hammer(*c, *d, func(w, _ int) error {
 			return spawnBare(filepath.Join(dir, fmt.Sprintf("bare-%d.prom", w)))
 		})
 		s.report("served")
@@ -336,7 +336,7 @@ func benchServe(args []string) error {
 	fmt.Printf("  throughput ratio: %.3f (target >= 0.95)\n", medianFloat(rs)/medianFloat(rb))
 
 	// 2. Every connection asks the same thing: coalesced.
-	co := hammer(*c, *d, func(w, seq int) error { return fetch(base + "/metrics/trivial?target=same") })
+	co := hammer(*c, *d, func(_, _ int) error { return fetch(base + "/metrics/trivial?target=same") })
 	co.report("coalesced")
 	cl := sortedCopy(co.latencies)
 	fmt.Printf("\nall connections asking /metrics/trivial?target=same (coalesced)\n")
@@ -357,8 +357,8 @@ func benchServe(args []string) error {
 	var rd, rp []float64
 	var de, pe int
 	for r := 0; r < *rounds; r++ {
-		dl := hammer(*c, *d, func(w, seq int) error { return fetch(base + "/metrics/dummy") })
-		pl := hammer(*c, *d, func(w, seq int) error { return fetch(bareURL) })
+		dl := hammer(*c, *d, func(_, _ int) error { return fetch(base + "/metrics/dummy") })
+		pl := hammer(*c, *d, func(_, _ int) error { return fetch(bareURL) })
 		dl.report("metricwrap")
 		pl.report("promhttp")
 		rd, rp = append(rd, dl.rate()), append(rp, pl.rate())
@@ -393,7 +393,6 @@ func sleepy(base string) error {
 	errs := make([]error, n)
 	var ready, wg sync.WaitGroup
 	ready.Add(1)
-	start := time.Now()
 	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func(i int) {
@@ -404,7 +403,7 @@ func sleepy(base string) error {
 			lat[i] = time.Since(t0)
 		}(i)
 	}
-	start = time.Now()
+	start := time.Now()
 	ready.Done()
 	wg.Wait()
 	all := time.Since(start)

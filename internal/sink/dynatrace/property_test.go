@@ -23,9 +23,9 @@ var pieces = []string{
 	"\x00", "\n", "\t", "\x7f", "\xff", "dt.", "..", "http_requests_total",
 }
 
-func randString(r *rand.Rand, max int) string {
+func randString(r *rand.Rand, maxLen int) string {
 	var b strings.Builder
-	for range r.IntN(max + 1) {
+	for range r.IntN(maxLen + 1) {
 		b.WriteString(pieces[r.IntN(len(pieces))])
 	}
 	return b.String()

@@ -425,7 +425,7 @@ func TestErrorsByStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strconv.Itoa(tt.status), func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 				http.Error(w, "gateway says no", tt.status)
 			}))
 			defer srv.Close()
@@ -491,7 +491,7 @@ func TestRequestShape(t *testing.T) {
 }
 
 func TestPermanentBeforeSending(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		t.Errorf("unexpected request %s", r.URL)
 	}))
 	defer srv.Close()
@@ -535,7 +535,7 @@ func TestUnreachableIsRetryable(t *testing.T) {
 
 func TestContextCancelled(t *testing.T) {
 	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, _ *http.Request) {
 		<-release
 	}))
 	defer srv.Close()

@@ -23,7 +23,7 @@ const (
 	keyLabelName   = 1<<3 | 2
 	keyLabelValue  = 2<<3 | 2
 	keySampleValue = 1<<3 | 1
-	keySampleTime  = 2<<3 | 0
+	keySampleTime  = 2 << 3 // wire type 0 (varint)
 )
 
 // encoder turns metric families into serialized WriteRequests of at most

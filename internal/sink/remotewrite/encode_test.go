@@ -136,10 +136,10 @@ func families(t testing.TB, text string) []*dto.MetricFamily {
 }
 
 // encodeAll encodes fams and returns the decoded requests.
-func encodeAll(t *testing.T, fams []*dto.MetricFamily, max int, ts int64) [][]wireSeries {
+func encodeAll(t *testing.T, fams []*dto.MetricFamily, perRequest int, ts int64) [][]wireSeries {
 	t.Helper()
 	var reqs [][]wireSeries
-	e := &encoder{max: max, ts: ts, flush: func(req []byte, n int) error {
+	e := &encoder{max: perRequest, ts: ts, flush: func(req []byte, n int) error {
 		got := decodeRequest(t, req)
 		if len(got) != n {
 			t.Errorf("flush says %d series, request holds %d", n, len(got))

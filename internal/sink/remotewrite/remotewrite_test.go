@@ -276,7 +276,7 @@ func TestRequestShape(t *testing.T) {
 }
 
 func TestEmptyBatchSendsNothing(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, _ *http.Request) {
 		t.Error("unexpected request")
 	}))
 	defer srv.Close()
@@ -302,7 +302,7 @@ func TestErrorsByStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strconv.Itoa(tt.status), func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 				http.Error(w, "receiver says no", tt.status)
 			}))
 			defer srv.Close()
@@ -329,7 +329,7 @@ func TestErrorsByStatus(t *testing.T) {
 func TestStopsAtFirstFailure(t *testing.T) {
 	var mu sync.Mutex
 	requests := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
 		requests++
@@ -401,7 +401,7 @@ func TestNewRejects(t *testing.T) {
 func TestConcurrentPushes(t *testing.T) {
 	var mu sync.Mutex
 	received := map[string]int{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		raw, err := snappy.Decode(nil, body)
 		if err != nil {

@@ -105,21 +105,21 @@ func TestCheck(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/ok":
-			io.WriteString(w, `{"status": "ok"}`)
+			_, _ = io.WriteString(w, `{"status": "ok"}`)
 		case "/nocontent":
 			w.WriteHeader(http.StatusNoContent)
 		case "/fail":
 			http.Error(w, "database down", http.StatusInternalServerError)
 		case "/degraded":
-			io.WriteString(w, `{"status": "degraded"}`)
+			_, _ = io.WriteString(w, `{"status": "degraded"}`)
 		case "/moved":
 			http.Redirect(w, r, "/ok", http.StatusFound)
 		case "/loop":
 			http.Redirect(w, r, "/loop", http.StatusFound)
 		case "/big":
 			// A matching line after the first MiB is never read.
-			w.Write([]byte(strings.Repeat("x", 1<<20+10)))
-			io.WriteString(w, "ok")
+			_, _ = w.Write([]byte(strings.Repeat("x", 1<<20+10)))
+			_, _ = io.WriteString(w, "ok")
 		default:
 			http.NotFound(w, r)
 		}
@@ -161,7 +161,7 @@ func TestRequest(t *testing.T) {
 		method, host, xa, ua, body string
 	}
 	got := make(chan seen, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		got <- seen{r.Method, r.Host, r.Header.Get("X-A"), r.Header.Get("User-Agent"), string(body)}
 	}))
@@ -177,7 +177,7 @@ func TestRequest(t *testing.T) {
 
 func TestSlow(t *testing.T) {
 	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 		case <-release:
@@ -216,8 +216,8 @@ exporters:
 }
 
 func TestTLS(t *testing.T) {
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "ok")
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok")
 	}))
 	t.Cleanup(srv.Close)
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
@@ -392,7 +392,7 @@ func TestDocExample(t *testing.T) {
 			example = append(example, yml)
 		}
 	}
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	srv.Close()
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {

@@ -106,7 +106,7 @@ func TestDocExample(t *testing.T) {
 			return
 		}
 		gotQuery <- r.URL.Query().Get("tree")
-		w.Write(fixture)
+		_, _ = w.Write(fixture)
 	}))
 	t.Cleanup(srv.Close)
 	yml := strings.Join(example, "\n")

@@ -51,9 +51,9 @@ func newExporter(t *testing.T, options string) exporter.Builtin {
 // serve answers every request with body and content type JSON.
 func serve(t *testing.T, body string) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json;charset=utf-8")
-		io.WriteString(w, body)
+		_, _ = io.WriteString(w, body)
 	}))
 	t.Cleanup(srv.Close)
 	return srv
@@ -71,7 +71,7 @@ func jenkinsServer(t *testing.T) *httptest.Server {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json;charset=utf-8")
-		w.Write(fixture)
+		_, _ = w.Write(fixture)
 	}))
 	t.Cleanup(srv.Close)
 	return srv
@@ -226,7 +226,7 @@ func TestAuth(t *testing.T) {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
-		io.WriteString(w, `{"ok": true}`)
+		_, _ = io.WriteString(w, `{"ok": true}`)
 	}))
 	t.Cleanup(srv.Close)
 
@@ -383,15 +383,15 @@ func TestFetchErrors(t *testing.T) {
 		switch r.URL.Path {
 		case "/html":
 			w.Header().Set("Content-Type", "text/html")
-			io.WriteString(w, "<html><body>Please sign in</body></html>")
+			_, _ = io.WriteString(w, "<html><body>Please sign in</body></html>")
 		case "/truncated":
-			io.WriteString(w, `{"jobs": [`)
+			_, _ = io.WriteString(w, `{"jobs": [`)
 		case "/trailing":
-			io.WriteString(w, `{"a": 1} {"b": 2}`)
+			_, _ = io.WriteString(w, `{"a": 1} {"b": 2}`)
 		case "/fail":
 			http.Error(w, "boom", http.StatusInternalServerError)
 		case "/big":
-			io.WriteString(w, `{"a": "`+strings.Repeat("x", 100)+`"}`)
+			_, _ = io.WriteString(w, `{"a": "`+strings.Repeat("x", 100)+`"}`)
 		}
 	}))
 	t.Cleanup(srv.Close)

@@ -69,17 +69,17 @@ func checkKey(key string) error {
 		return fmt.Errorf("metric key %q must have %d to %d characters", key, dynatrace.MinKeyLen, dynatrace.MaxKeyLen)
 	}
 	if strings.HasPrefix(key, dynatrace.ReservedKeyPrefix) {
-		return fmt.Errorf("metric key %q uses the reserved prefix dt.", key)
+		return fmt.Errorf("metric key %q uses the reserved prefix %q", key, dynatrace.ReservedKeyPrefix)
 	}
 	for _, sec := range strings.Split(key, ".") {
 		if sec == "" {
 			return fmt.Errorf("metric key %q has an empty section", key)
 		}
-		if c := sec[0]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_') {
+		if c := sec[0]; (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && c != '_' {
 			return fmt.Errorf("metric key %q has a section starting with %q", key, c)
 		}
 		for _, r := range sec {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			if (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '_' && r != '-' {
 				return fmt.Errorf("metric key %q has invalid character %q", key, r)
 			}
 		}
