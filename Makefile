@@ -37,9 +37,12 @@ test-deps:
 test-short:
 	$(GO) test -short -count=1 ./...
 
+# golangci-lint v2 with .golangci.yml, from PATH or .tools/bin; install it with
+#   GOBIN=$(CURDIR)/.tools/bin go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 lint:
 	$(GO) vet ./...
-	@if command -v golangci-lint >/dev/null; then golangci-lint run; else echo "golangci-lint not installed; ran go vet only"; fi
+	@lint=$$(command -v golangci-lint || ls .tools/bin/golangci-lint 2>/dev/null); \
+	if [ -n "$$lint" ]; then $$lint run ./...; else echo "golangci-lint not installed; ran go vet only"; fi
 
 bench:
 	./scripts/bench
