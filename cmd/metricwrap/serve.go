@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
@@ -118,7 +119,10 @@ func (c *serveCmd) execute(g *globals) int {
 	httpServer := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          nil,
+		// Prometheus keeps connections open between scrapes; a minute
+		// more than the usual interval.
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn),
 	}
 	flags := &web.FlagConfig{WebListenAddresses: &c.listen, WebSystemdSocket: &c.systemdSocket, WebConfigFile: &c.webConfig}
 
