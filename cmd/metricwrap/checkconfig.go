@@ -8,6 +8,7 @@ import (
 
 	"github.com/metricwrap/metricwrap/internal/config"
 	"github.com/metricwrap/metricwrap/internal/delivery"
+	"github.com/metricwrap/metricwrap/internal/schedule"
 )
 
 // checkConfigCmd is `metricwrap check-config`: load the config as serve
@@ -38,8 +39,11 @@ func (c *checkConfigCmd) execute(g *globals) int {
 		return fail(g, 1, "%v", err)
 	}
 	problems := 0
-	if _, err := buildExporters(g, cfg, name, nil); err != nil {
+	set, err := buildExporters(g, cfg, name, nil)
+	if err != nil {
 		problems += report(g, err)
+	} else if err := schedule.Check(set); err != nil {
+		problems += report(g, fmt.Errorf("%s: %w", name, err))
 	}
 	// Sinks are built without opening the spool: a running server may hold it.
 	for sinkName := range cfg.Sinks {

@@ -42,20 +42,33 @@ var compatValueFlags = map[string]bool{
 	"--config.file": true, "--exporters.dir": true,
 }
 
+// commandWords are metricwrap's own commands; args that name one (before a
+// "--") are never the compatibility form, whatever flags they carry.
+var commandWords = map[string]bool{
+	"serve": true, "run": true, "exec": true, "check-config": true, "flush": true, "help": true,
+}
+
 // isCompat reports whether args use the original tool's form: no command
-// word, and either --exporter or one of its other flags.
+// word, and --exporter or one of the original tool's other flags.
 func isCompat(args []string) bool {
 	if len(args) == 0 || !strings.HasPrefix(args[0], "--") {
 		return false
 	}
+	compat := false
 	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if commandWords[a] {
+			return false
+		}
 		name, _, _ := strings.Cut(a, "=")
 		switch name {
 		case "--exporter", "--pushgateway-address", "--no-print", "--debug", "--output-filename":
-			return true
+			compat = true
 		}
 	}
-	return false
+	return compat
 }
 
 func parseCompat(args []string) (compatArgs, error) {

@@ -3,6 +3,7 @@ package exporter
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -88,8 +89,11 @@ func (e *builtinExporter) Run(ctx context.Context, req *Request) (*Result, error
 	reg := prometheus.NewRegistry()
 	err := e.b.Collect(ctx, req.Params, reg)
 	res.Duration = time.Since(res.Start)
-	if ctx.Err() != nil {
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return res, fmt.Errorf("%w after %s", ErrTimeout, res.Duration.Round(time.Millisecond))
+	case ctx.Err() != nil: // the caller went away
+		return res, ctx.Err()
 	}
 	if err != nil {
 		return res, fmt.Errorf("%w: %w", ErrFailed, err)
