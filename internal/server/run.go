@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
@@ -67,7 +68,7 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if o.err != nil && !o.stale {
-		http.Error(w, shortReason(o.err), statusFor(o.err))
+		http.Error(w, s.reason(o), statusFor(o.err))
 		return
 	}
 	s.writeMetrics(w, r, o.res.Families)
@@ -249,6 +250,20 @@ func outcomeLabel(err error) string {
 	default:
 		return "failure"
 	}
+}
+
+// reason is the plain-text body of a failed run. A process's stderr may
+// hold what nobody should read over the network (a DSN, a token), so a
+// failure that comes with stderr says only how the process ended unless
+// debug output is enabled; the log has the whole error.
+func (s *Server) reason(o outcome) string {
+	if s.opts.EnableDebug || !errors.Is(o.err, exporter.ErrFailed) || o.res == nil || len(o.res.Stderr) == 0 {
+		return shortReason(o.err)
+	}
+	if o.res.ExitCode < 0 {
+		return "exporter failed: killed by a signal; its stderr is in the server log"
+	}
+	return fmt.Sprintf("exporter failed with exit code %d; its stderr is in the server log", o.res.ExitCode)
 }
 
 // shortReason is the plain-text body of a failed run: the error's first

@@ -105,7 +105,7 @@ func TestRunStatusCodes(t *testing.T) {
 		body   string
 	}{
 		{"ok", nil, 200, "fake_value 1"},
-		{"failed", fmt.Errorf("%w: exit status 3", exporter.ErrFailed), 500, "exporter failed: exit status 3"},
+		{"failed", fmt.Errorf("%w: exit status 3", exporter.ErrFailed), 500, "exporter failed with exit code"},
 		{"invalid", fmt.Errorf("%w: line 2: bad", exporter.ErrInvalidOutput), 500, "invalid exposition: line 2: bad"},
 		{"too-large", exporter.ErrOutputTooLarge, 500, "exporter output too large"},
 		{"timeout", exporter.ErrTimeout, 504, "exporter timed out"},
@@ -127,6 +127,25 @@ func TestRunStatusCodes(t *testing.T) {
 				t.Fatalf("server_exporter_requests_total = %v, want 1", got)
 			}
 		})
+	}
+}
+
+// TestFailedRunHidesStderr: a failing exporter's stderr may hold secrets;
+// only the debug-enabled server puts it in the 500's body.
+func TestFailedRunHidesStderr(t *testing.T) {
+	f := &fakeExporter{name: "x", fn: func(context.Context, *exporter.Request) (*exporter.Result, error) {
+		return &exporter.Result{ExitCode: 2, Stderr: []byte("connect postgres://u:hunter2@db failed")},
+			fmt.Errorf("%w: exited with code 2: connect postgres://u:hunter2@db failed", exporter.ErrFailed)
+	}}
+	for _, debug := range []bool{false, true} {
+		_, ts := newTestServer(t, Options{EnableDebug: debug}, &exporter.Entry{Exporter: f})
+		status, body, _ := get(t, ts.URL+"/metrics/x")
+		if status != 500 || strings.Contains(body, "hunter2") == !debug {
+			t.Errorf("debug %v: %d %q", debug, status, body)
+		}
+		if !debug && !strings.Contains(body, "exit code 2") {
+			t.Errorf("body %q does not say how the exporter ended", body)
+		}
 	}
 }
 
