@@ -18,6 +18,7 @@ import (
 	"github.com/metricwrap/metricwrap/internal/job"
 	"github.com/metricwrap/metricwrap/internal/schedule"
 	"github.com/metricwrap/metricwrap/internal/sink"
+	"github.com/metricwrap/metricwrap/internal/sink/pushgateway"
 )
 
 // exitExecSetup is exec's exit code when metricwrap itself fails before
@@ -88,7 +89,7 @@ func (c *execCmd) execute(g *globals) int {
 		return fail(g, exitExecSetup, "--prefix %q is not a valid metric name prefix", c.prefix)
 	}
 	opts := delivery.Options{
-		Config: cfg, Getenv: os.Getenv, PushgatewayAddr: c.pushgatewayAddr, PushMethod: "post", Logger: g.logger,
+		Config: cfg, Getenv: os.Getenv, PushgatewayAddr: c.pushgatewayAddr, Logger: g.logger,
 	}
 	// Build every sink now, so that a missing setting fails before the
 	// job runs; the spool is opened only to deliver.
@@ -166,14 +167,17 @@ func (c *execCmd) deliver(g *globals, cfg *config.Config, opts delivery.Options,
 	}
 	defer d.Close()
 	b := &sink.Batch{
-		ID:       schedule.RunID(res.Start),
-		Exporter: name,
-		Job:      name,
-		Labels:   labels,
-		Families: res.Families,
-		Start:    res.Start,
-		Duration: res.Duration,
-		ExitCode: res.ExitCode,
+		// POST: a failed run must not erase the last success timestamp,
+		// now or when replayed from the spool.
+		PushMethod: pushgateway.MethodPost,
+		ID:         schedule.RunID(res.Start),
+		Exporter:   name,
+		Job:        name,
+		Labels:     labels,
+		Families:   res.Families,
+		Start:      res.Start,
+		Duration:   res.Duration,
+		ExitCode:   res.ExitCode,
 	}
 	if res.Err != nil {
 		b.Error = res.Err.Error()

@@ -86,7 +86,7 @@ func (c *runCmd) execute(g *globals) int {
 	if len(c.push) > 0 {
 		// Sinks are built before the run, so a missing setting fails fast.
 		d, err = delivery.Open(c.push, delivery.Options{
-			Config: cfg, PushgatewayAddr: c.pushgatewayAddr, PushMethod: "put", Logger: g.logger,
+			Config: cfg, PushgatewayAddr: c.pushgatewayAddr, Logger: g.logger,
 		})
 		if err != nil {
 			return fail(g, exitUsage, "%v", err)

@@ -227,7 +227,7 @@ func (d *daemon) next() (*config.Config, *exporter.Set, error) {
 // be opened (a full disk, a bad spool.dir), serve still delivers, without
 // one, and says so: a reload must not leave it with no sinks at all.
 func (d *daemon) openDelivery(cfg *config.Config) *delivery.Delivery {
-	o := delivery.Options{Config: cfg, PushMethod: "put", Logger: d.g.logger, Registerer: d.reg}
+	o := delivery.Options{Config: cfg, Logger: d.g.logger, Registerer: d.reg}
 	deliv, err := delivery.Open(nil, o)
 	if err == nil {
 		return deliv

@@ -57,12 +57,8 @@ func fromConfig(name string, sc *config.SinkConfig, o Options) (sink.Sink, error
 	}
 	switch sc.Type {
 	case config.SinkPushgateway:
-		method := sc.Method
-		if method == "" {
-			method = o.PushMethod
-		}
 		po := pushgateway.Options{
-			Name: name, URL: sc.URL, Job: sc.Job, Grouping: sc.Grouping, Method: method,
+			Name: name, URL: sc.URL, Job: sc.Job, Grouping: sc.Grouping, Method: sc.Method,
 			TLS: tlsConfig, Timeout: timeout,
 		}
 		if po.Username, po.Password, err = basicAuth(sc.BasicAuth); err != nil {
@@ -121,7 +117,7 @@ func fromEnv(name string, o Options) (sink.Sink, error) {
 		if addr == "" {
 			return nil, errors.New("no address: give --pushgateway-address or set PUSHGATEWAY_URL")
 		}
-		return pushgateway.New(pushgateway.Options{Name: name, URL: addr, Method: o.PushMethod, Timeout: 10 * time.Second})
+		return pushgateway.New(pushgateway.Options{Name: name, URL: addr, Timeout: 10 * time.Second})
 	case EnvDynatrace:
 		url := getenv("DT_URL")
 		if url == "" {

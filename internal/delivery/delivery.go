@@ -30,9 +30,6 @@ type Options struct {
 	// PushgatewayAddr is --pushgateway-address, for the env-only sink
 	// "pushgateway" (it wins over PUSHGATEWAY_URL).
 	PushgatewayAddr string
-	// PushMethod is the Pushgateway method when a sink sets none: "put" for
-	// exporter runs, "post" for jobs.
-	PushMethod string
 	// NoSpool delivers without a spool: what fails is reported, not kept.
 	NoSpool    bool
 	Logger     *slog.Logger

@@ -102,13 +102,13 @@ spool: {dir: `+filepath.Join(dir, "spool")+`}
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := Open(nil, Options{Config: cfg, PushMethod: "post"})
+	d, err := Open(nil, Options{Config: cfg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
 	v := 1.0
-	b := &sink.Batch{ID: "r1", Exporter: "x", Job: "backup", Start: time.Now(), Families: []*dto.MetricFamily{{
+	b := &sink.Batch{ID: "r1", Exporter: "x", Job: "backup", PushMethod: "post", Start: time.Now(), Families: []*dto.MetricFamily{{
 		Name: strPtr("x"), Type: dto.MetricType_GAUGE.Enum(), Metric: []*dto.Metric{{Gauge: &dto.Gauge{Value: &v}}},
 	}}}
 	if err := d.Deliver(context.Background(), b); err != nil {
@@ -160,5 +160,59 @@ func TestBuildWithoutGetenv(t *testing.T) {
 	}
 	if _, _, err := Build("dt", Options{Config: cfg}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSpooledJobIsReplayedWithPost: a job's batch spooled while the
+// Pushgateway was down keeps POST when a later flush delivers it, so it
+// cannot erase the group's last success timestamp.
+func TestSpooledJobIsReplayedWithPost(t *testing.T) {
+	var mu sync.Mutex
+	var methods []string
+	up := false
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		_, _ = io.Copy(io.Discard, r.Body)
+		if !up {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		methods = append(methods, r.Method)
+	}))
+	defer ts.Close()
+	cfg, err := config.LoadBytes("t.yml", []byte(`
+sinks:
+  gw: {type: pushgateway, url: `+ts.URL+`, retry_for: 0s}
+spool: {dir: `+t.TempDir()+`}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(nil, Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &sink.Batch{ID: "job-1", Exporter: "backup", Job: "backup", PushMethod: "post", Start: time.Now()}
+	if err := d.Deliver(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	mu.Lock()
+	up = true
+	mu.Unlock()
+	d, err = Open(nil, Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(methods) != 1 || methods[0] != http.MethodPost {
+		t.Fatalf("replayed with %v, want one POST", methods)
 	}
 }

@@ -35,6 +35,11 @@ type Batch struct {
 	ExitCode int `json:"exit_code"`
 	// Error describes a failed run; empty on success.
 	Error string `json:"error,omitempty"`
+	// PushMethod is how a Pushgateway takes the batch when its sink sets no
+	// method: "put" (replace the group; the default) or "post" (replace
+	// same-name metrics only, for jobs, so a failed run keeps the last
+	// success timestamp). It travels with the batch through the spool.
+	PushMethod string `json:"push_method,omitempty"`
 }
 
 // Sink delivers batches. Push must be safe for concurrent use and must honour

@@ -42,9 +42,10 @@ type Options struct {
 	Job string
 	// Grouping adds label pairs to the grouping key.
 	Grouping map[string]string
-	// Method is MethodPut (default: replace the whole group) or MethodPost
-	// (replace only the pushed metric names, so that a failed job keeps the
-	// last success timestamp).
+	// Method is MethodPut (replace the whole group) or MethodPost (replace
+	// only the pushed metric names, so that a failed job keeps the last
+	// success timestamp); empty takes each batch's PushMethod, PUT when
+	// that is empty too.
 	Method string
 	// Username and Password enable basic auth.
 	Username string
@@ -62,7 +63,7 @@ type Options struct {
 type Sink struct {
 	o      Options
 	url    string // with scheme, without user information
-	put    bool
+	method string // "" takes each batch's PushMethod
 	client *http.Client
 }
 
@@ -86,9 +87,8 @@ func New(o Options) (*Sink, error) {
 	}
 	s := &Sink{o: o, url: u.String(), client: o.Client}
 	switch strings.ToLower(o.Method) {
-	case "", MethodPut:
-		s.put = true
-	case MethodPost:
+	case "", MethodPut, MethodPost:
+		s.method = strings.ToLower(o.Method)
 	default:
 		return nil, fmt.Errorf("pushgateway sink %s: method %q is neither put nor post", o.Name, o.Method)
 	}
@@ -183,7 +183,7 @@ func (s *Sink) Push(ctx context.Context, b *sink.Batch) error {
 		p.BasicAuth(s.o.Username, s.o.Password)
 	}
 	var err error
-	if s.put {
+	if s.methodFor(b) == MethodPut {
 		err = p.PushContext(ctx)
 	} else {
 		err = p.AddContext(ctx)
@@ -278,4 +278,16 @@ func hasTimestamp(mf *dto.MetricFamily) bool {
 		}
 	}
 	return false
+}
+
+// methodFor is the sink's configured method, else the batch's, else PUT.
+func (s *Sink) methodFor(b *sink.Batch) string {
+	m := s.method
+	if m == "" {
+		m = strings.ToLower(b.PushMethod)
+	}
+	if m == MethodPost {
+		return MethodPost
+	}
+	return MethodPut
 }
