@@ -55,6 +55,9 @@ type Delivery struct {
 	spool  *spool.Spool
 	names  []string
 	log    *slog.Logger
+	// reg holds the sinks' own collectors until Close.
+	reg        prometheus.Registerer
+	collectors []prometheus.Collector
 }
 
 // Open builds the named sinks (all configured sinks when names is nil) and
@@ -68,7 +71,7 @@ func Open(names []string, o Options) (*Delivery, error) {
 		}
 		sort.Strings(names)
 	}
-	d := &Delivery{log: o.Logger, names: names}
+	d := &Delivery{log: o.Logger, names: names, reg: o.Registerer}
 	var sinks []sink.Sink
 	var errs []error
 	retryFor := map[string]time.Duration{}
@@ -80,9 +83,10 @@ func Open(names []string, o Options) (*Delivery, error) {
 		}
 		sinks = append(sinks, s)
 		retryFor[n] = rf
-		registerCollectors(o.Registerer, s)
+		d.collectors = append(d.collectors, registerCollectors(o.Registerer, s)...)
 	}
 	if len(errs) > 0 {
+		d.Close()
 		return nil, errors.Join(errs...)
 	}
 	fo := sink.FanoutOptions{SinkRetryFor: retryFor, Logger: o.Logger, Registerer: o.Registerer}
@@ -99,6 +103,7 @@ func Open(names []string, o Options) (*Delivery, error) {
 			o.Logger.Warn("spool is in use by another metricwrap process; failed deliveries will not be kept",
 				"dir", o.Config.Spool.Dir)
 		case err != nil:
+			d.Close()
 			return nil, fmt.Errorf("spool: %w", err)
 		default:
 			d.spool = sp
@@ -154,6 +159,10 @@ func (d *Delivery) Flush(ctx context.Context) error { return d.fanout.Flush(ctx)
 
 // Close releases the spool.
 func (d *Delivery) Close() error {
+	for _, c := range d.collectors {
+		d.reg.Unregister(c)
+	}
+	d.collectors = nil
 	if d.spool != nil {
 		return d.spool.Close()
 	}
@@ -176,19 +185,19 @@ func readSecretFile(path string) (string, error) {
 	return strings.TrimSpace(string(data)), nil
 }
 
-// registerCollectors registers a sink's own metrics (Dynatrace line counts),
-// reusing what an earlier build registered (a config reload).
-func registerCollectors(reg prometheus.Registerer, s sink.Sink) {
+// registerCollectors registers a sink's own metrics (Dynatrace line
+// counts) and returns those it registered, for Close to unregister, so the
+// sinks of a reloaded config report, not the retired ones.
+func registerCollectors(reg prometheus.Registerer, s sink.Sink) []prometheus.Collector {
 	c, ok := s.(interface{ Collectors() []prometheus.Collector })
 	if !ok || reg == nil {
-		return
+		return nil
 	}
+	var done []prometheus.Collector
 	for _, col := range c.Collectors() {
-		if err := reg.Register(col); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				continue
-			}
+		if err := reg.Register(col); err == nil {
+			done = append(done, col)
 		}
 	}
+	return done
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/metricwrap/metricwrap/internal/config"
@@ -214,5 +215,43 @@ spool: {dir: `+t.TempDir()+`}
 	defer mu.Unlock()
 	if len(methods) != 1 || methods[0] != http.MethodPost {
 		t.Fatalf("replayed with %v, want one POST", methods)
+	}
+}
+
+// TestReopenRegistersTheNewSinksCollectors is a config reload: the new
+// Dynatrace sink's own metrics replace the retired one's on the registry.
+func TestReopenRegistersTheNewSinksCollectors(t *testing.T) {
+	cfg, err := config.LoadBytes("t.yml", []byte("sinks:\n  dt: {type: dynatrace, url: 'http://127.0.0.1:1/api/v2/metrics/ingest'}\nspool: {dir: "+t.TempDir()+"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	count := func() int {
+		fams, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, f := range fams {
+			if strings.HasPrefix(f.GetName(), "metricwrap_dynatrace_") {
+				n++
+			}
+		}
+		return n
+	}
+	for i := 0; i < 2; i++ {
+		d, err := Open(nil, Options{Config: cfg, Registerer: reg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if count() == 0 {
+			t.Fatalf("open %d: the sink's collectors are not registered", i)
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(); n != 0 {
+			t.Fatalf("close %d: %d dynatrace families still registered", i, n)
+		}
 	}
 }
