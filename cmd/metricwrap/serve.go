@@ -104,14 +104,18 @@ func (c *serveCmd) execute(g *globals) int {
 	}
 	defer d.stop()
 
-	srv := server.New(set, server.Options{
+	var srv *server.Server
+	srv = server.New(set, server.Options{
 		Logger:         g.logger,
 		EnableDebug:    c.enableDebug,
 		TimeoutOffset:  c.timeoutOffset,
 		MaxConcurrency: maxConcurrency(cfg),
 		Registry:       reg,
 		Reload: func() (*exporter.Set, error) {
-			_, set, err := d.next()
+			cfg, set, err := d.next()
+			if err == nil {
+				srv.SetMaxConcurrency(maxConcurrency(cfg))
+			}
 			return set, err
 		},
 	})
@@ -151,6 +155,9 @@ func (c *serveCmd) execute(g *globals) int {
 			if err != nil {
 				g.logger.Warn("shutdown did not finish cleanly", "err", err)
 			}
+			// Runs still going (the shutdown gave up on their requests)
+			// are cancelled, so no exporter outlives serve.
+			srv.Close()
 			if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 				return fail(g, exitFailed, "server: %v", err)
 			}

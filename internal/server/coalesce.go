@@ -29,11 +29,11 @@ type flight struct {
 
 // do runs fn once for key among concurrent callers and returns its outcome
 // to each of them; joined is called when this caller joins a run another
-// caller started. The run gets a context of its own, bounded by timeout and
-// carrying ctx's values but not its cancellation; ctx is the caller's: when
-// it ends before the run, do returns ctx's error and, if it was the last
+// caller started. The run gets a context of its own, from parent (the
+// server's lifetime) and bounded by timeout; ctx is the caller's: when it
+// ends before the run, do returns ctx's error and, if it was the last
 // waiter, cancels the run.
-func (g *flightGroup) do(ctx context.Context, key string, timeout time.Duration,
+func (g *flightGroup) do(ctx, parent context.Context, key string, timeout time.Duration,
 	fn func(context.Context) (*exporter.Result, error), joined func()) (*exporter.Result, error) {
 	g.mu.Lock()
 	if g.flights == nil {
@@ -44,7 +44,7 @@ func (g *flightGroup) do(ctx context.Context, key string, timeout time.Duration,
 		f.waiters++
 		joined()
 	} else {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		fctx, cancel := context.WithTimeout(parent, timeout)
 		f = &flight{done: make(chan struct{}), waiters: 1, cancel: cancel}
 		g.flights[key] = f
 		go func() {

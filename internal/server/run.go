@@ -110,7 +110,7 @@ type outcome struct {
 func (s *Server) execute(ctx context.Context, e *exporter.Entry, params map[string]string,
 	timeout time.Duration, debug bool) outcome {
 	name := e.Name()
-	key := requestKey(name, params)
+	key := requestKey(s.gen.Load(), name, params)
 	if !debug && e.CacheTTL > 0 {
 		if c, ok := s.cache.get(key); ok && time.Since(c.at) < e.CacheTTL {
 			s.metrics.cacheHits.WithLabelValues(name).Inc()
@@ -118,11 +118,12 @@ func (s *Server) execute(ctx context.Context, e *exporter.Entry, params map[stri
 		}
 	}
 	run := func(ctx context.Context) (*exporter.Result, error) {
-		if err := s.limit.acquire(ctx); err != nil {
+		lim := *s.limit.Load()
+		if err := lim.acquire(ctx); err != nil {
 			s.metrics.overloaded.WithLabelValues(name).Inc()
 			return nil, err
 		}
-		defer s.limit.release()
+		defer lim.release()
 		return s.runOnce(ctx, e, params, timeout, debug)
 	}
 	var res *exporter.Result
@@ -130,9 +131,11 @@ func (s *Server) execute(ctx context.Context, e *exporter.Entry, params map[stri
 	if debug {
 		runCtx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
+		stop := context.AfterFunc(s.life, cancel)
+		defer stop()
 		res, err = run(runCtx)
 	} else {
-		res, err = s.flights.do(ctx, key, timeout, run, func() {
+		res, err = s.flights.do(ctx, s.life, key, timeout, run, func() {
 			s.metrics.coalesced.WithLabelValues(name).Inc()
 		})
 	}
@@ -156,6 +159,10 @@ func (s *Server) execute(ctx context.Context, e *exporter.Entry, params map[stri
 func (s *Server) runOnce(ctx context.Context, e *exporter.Entry, params map[string]string,
 	timeout time.Duration, debug bool) (*exporter.Result, error) {
 	name := e.Name()
+	if !s.enter() {
+		return nil, fmt.Errorf("server shutting down: %w", context.Canceled)
+	}
+	defer s.runs.Done()
 	s.metrics.inFlight.Inc()
 	defer s.metrics.inFlight.Dec()
 	start := time.Now()
@@ -197,14 +204,17 @@ func withCachedMarker(e *exporter.Entry, res *exporter.Result, cached bool) *exp
 
 func strPtr(s string) *string { return &s }
 
-// requestKey identifies identical requests: same exporter, same parameters.
-func requestKey(name string, params map[string]string) string {
+// requestKey identifies identical requests: same exporter set, exporter and
+// parameters.
+func requestKey(gen uint64, name string, params map[string]string) string {
 	keys := make([]string, 0, len(params))
 	for k := range params {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	var b strings.Builder
+	b.WriteString(strconv.FormatUint(gen, 10))
+	b.WriteByte(0)
 	b.WriteString(name)
 	for _, k := range keys {
 		b.WriteByte(0)

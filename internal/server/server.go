@@ -5,6 +5,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,7 +47,16 @@ type Server struct {
 	set     atomic.Pointer[exporter.Set]
 	reg     *prometheus.Registry
 	metrics *metrics
-	limit   limiter
+	limit   atomic.Pointer[limiter]
+	// gen counts exporter sets; it is part of every run's key, so a request
+	// after a reload never joins or reads a run of the old definitions.
+	gen atomic.Uint64
+	// life bounds every run: Close cancels it and waits for runs to end.
+	life     context.Context
+	stopLife context.CancelFunc
+	lifeMu   sync.Mutex
+	closed   bool
+	runs     sync.WaitGroup
 	flights flightGroup
 	cache   resultCache
 	history history
@@ -65,14 +75,55 @@ func New(set *exporter.Set, o Options) *Server {
 		o.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{
-		opts:  o,
-		log:   o.Logger,
-		reg:   o.Registry,
-		limit: newLimiter(o.MaxConcurrency),
+		opts: o,
+		log:  o.Logger,
+		reg:  o.Registry,
 	}
+	s.life, s.stopLife = context.WithCancel(context.Background())
+	s.SetMaxConcurrency(o.MaxConcurrency)
 	s.metrics = newMetrics(o.Registry, time.Now())
 	s.set.Store(set)
 	return s
+}
+
+// SetMaxConcurrency bounds the runs in progress from now on (a reload may
+// change global.max_concurrency); runs holding a slot of the previous bound
+// finish under it.
+func (s *Server) SetMaxConcurrency(n int) {
+	if n <= 0 {
+		n = 2 * runtime.NumCPU()
+	}
+	l := newLimiter(n)
+	s.limit.Store(&l)
+}
+
+// SetExporters replaces the exporters, as a reload does.
+func (s *Server) SetExporters(set *exporter.Set) {
+	s.set.Store(set)
+	s.gen.Add(1)
+	s.cache.reset()
+}
+
+// Close cancels every run in progress (their processes get SIGTERM, then
+// SIGKILL after their grace) and waits for them to end. Call it after the
+// HTTP server has shut down, so no new run starts.
+func (s *Server) Close() {
+	s.lifeMu.Lock()
+	s.closed = true
+	s.lifeMu.Unlock()
+	s.stopLife()
+	s.runs.Wait()
+}
+
+// enter counts a run that is starting, unless the server is closed.
+func (s *Server) enter() bool {
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.runs.Add(1)
+	return true
 }
 
 // Registry is where the server's own metrics live.
@@ -123,8 +174,7 @@ func (s *Server) Reload() error {
 		s.log.Error("config reload failed; keeping the previous configuration", "err", err)
 		return err
 	}
-	s.set.Store(set)
-	s.cache.reset()
+	s.SetExporters(set)
 	s.metrics.reloadOK.Set(1)
 	s.metrics.reloadTime.Set(float64(time.Now().UnixNano()) / 1e9)
 	s.log.Info("config reloaded", "exporters", len(set.Names()))

@@ -629,3 +629,61 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 var _ = prometheus.NewRegistry
+
+func TestCloseCancelsRunsAndWaits(t *testing.T) {
+	var canceled atomic.Int64
+	f := blockingExporter("slow", make(chan struct{}), &canceled)
+	s, ts := newTestServer(t, Options{}, &exporter.Entry{Exporter: f, Timeout: time.Minute})
+	done := make(chan int)
+	go func() {
+		st, _, _ := get(t, ts.URL+"/metrics/slow")
+		done <- st
+	}()
+	waitFor(t, func() bool { return testutil.ToFloat64(s.metrics.inFlight) == 1 })
+	s.Close()
+	if canceled.Load() != 1 {
+		t.Fatal("Close returned while a run was still going")
+	}
+	<-done
+	if testutil.ToFloat64(s.metrics.inFlight) != 0 {
+		t.Fatal("a run is still in flight after Close")
+	}
+}
+
+func TestSetMaxConcurrency(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	f := blockingExporter("slow", release, nil)
+	f.params = exporter.Params{"target": {Name: "target"}}
+	s, ts := newTestServer(t, Options{MaxConcurrency: 1}, &exporter.Entry{Exporter: f, Timeout: time.Minute})
+	go func() { get(t, ts.URL+"/metrics/slow?target=a") }()
+	waitFor(t, func() bool { return testutil.ToFloat64(s.metrics.inFlight) == 1 })
+	s.SetMaxConcurrency(2)
+	go func() { get(t, ts.URL+"/metrics/slow?target=b") }()
+	waitFor(t, func() bool { return testutil.ToFloat64(s.metrics.inFlight) == 2 })
+}
+
+// TestRequestsAfterReloadDoNotJoinOldRuns: a run of the old definition that
+// is still in flight is not shared with requests made after a reload.
+func TestRequestsAfterReloadDoNotJoinOldRuns(t *testing.T) {
+	release := make(chan struct{})
+	old := blockingExporter("x", release, nil)
+	s, ts := newTestServer(t, Options{}, &exporter.Entry{Exporter: old, Timeout: time.Minute})
+	first := make(chan struct{})
+	go func() {
+		defer close(first)
+		get(t, ts.URL+"/metrics/x")
+	}()
+	waitFor(t, func() bool { return testutil.ToFloat64(s.metrics.inFlight) == 1 })
+	fresh := &fakeExporter{name: "x"}
+	set, _ := exporter.NewSet(&exporter.Entry{Exporter: fresh})
+	s.SetExporters(set)
+	if status, body, _ := get(t, ts.URL+"/metrics/x"); status != 200 || !strings.Contains(body, "fake_value 1") {
+		t.Fatalf("after reload: %d %q", status, body)
+	}
+	if fresh.runs.Load() != 1 {
+		t.Fatal("the request after the reload joined the old definition's run")
+	}
+	close(release)
+	<-first
+}
