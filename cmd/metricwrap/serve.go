@@ -66,6 +66,7 @@ type daemon struct {
 	reg       *prometheus.Registry
 	runs      *prometheus.CounterVec
 	poolStats *pyworker.Metrics
+	srv       *server.Server
 	mu        sync.Mutex
 	cur       *generation
 }
@@ -98,27 +99,29 @@ func (c *serveCmd) execute(g *globals) int {
 	reg := prometheus.NewRegistry()
 	d := &daemon{g: g, reg: reg, runs: schedule.NewRunsCounter(), poolStats: pyworker.NewMetrics()}
 	reg.MustRegister(d.runs, d.poolStats)
+	// The server comes first: scheduled runs go through it (its run limit,
+	// in-flight gauge and history), and the first generation schedules.
+	srv := server.New(nil, server.Options{
+		Logger:        g.logger,
+		EnableDebug:   c.enableDebug,
+		TimeoutOffset: c.timeoutOffset,
+		Registry:      reg,
+		Reload: func() (*exporter.Set, error) {
+			cfg, set, err := d.next()
+			if err == nil {
+				d.srv.SetMaxConcurrency(maxConcurrency(cfg))
+			}
+			return set, err
+		},
+	})
+	d.srv = srv
 	cfg, set, err := d.next()
 	if err != nil {
 		return fail(g, exitUsage, "%v", err)
 	}
 	defer d.stop()
-
-	var srv *server.Server
-	srv = server.New(set, server.Options{
-		Logger:         g.logger,
-		EnableDebug:    c.enableDebug,
-		TimeoutOffset:  c.timeoutOffset,
-		MaxConcurrency: maxConcurrency(cfg),
-		Registry:       reg,
-		Reload: func() (*exporter.Set, error) {
-			cfg, set, err := d.next()
-			if err == nil {
-				srv.SetMaxConcurrency(maxConcurrency(cfg))
-			}
-			return set, err
-		},
-	})
+	srv.SetMaxConcurrency(maxConcurrency(cfg))
+	srv.SetExporters(set)
 
 	httpServer := &http.Server{
 		Handler:           srv.Handler(),
@@ -212,7 +215,7 @@ func (d *daemon) next() (*config.Config, *exporter.Set, error) {
 	}
 	deliv := d.openDelivery(cfg)
 	sched, err := schedule.Start(set, deliv, schedule.Options{
-		Labels: exporter.ConstLabels(cfg, os.Getenv), Logger: d.g.logger, Runs: d.runs,
+		Labels: exporter.ConstLabels(cfg, os.Getenv), Logger: d.g.logger, Runs: d.runs, Run: d.srv.RunEntry,
 	})
 	if err != nil { // schedule.Check passed above; this cannot happen
 		deliv.Close()

@@ -32,6 +32,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Runs counts scheduled runs by exporter and outcome; nil counts nothing.
 	Runs *prometheus.CounterVec
+	// Run runs an entry; nil means Entry.Run. serve passes the server's, so
+	// scheduled runs share its run limit, in-flight gauge and history.
+	Run func(ctx context.Context, e *exporter.Entry, params map[string]string) (*exporter.Result, error)
 }
 
 // Scheduler runs the scheduled exporters of one exporter set until Stop.
@@ -127,7 +130,13 @@ func loop(ctx context.Context, e *exporter.Entry, params map[string]string, d De
 
 func once(ctx context.Context, e *exporter.Entry, params map[string]string, d Deliverer, o Options) {
 	name := e.Name()
-	res, err := e.Run(ctx, &exporter.Request{Params: params, Timeout: e.Timeout})
+	var res *exporter.Result
+	var err error
+	if o.Run != nil {
+		res, err = o.Run(ctx, e, params)
+	} else {
+		res, err = e.Run(ctx, &exporter.Request{Params: params, Timeout: e.Timeout})
+	}
 	if ctx.Err() != nil {
 		return
 	}

@@ -155,6 +155,27 @@ func (s *Server) execute(ctx context.Context, e *exporter.Entry, params map[stri
 	return outcome{res: res, err: err}
 }
 
+// RunEntry runs e outside any request (a scheduled run) under the same run
+// limit, metrics and history as a request's run; it waits for a run slot
+// as long as ctx and e's timeout allow.
+func (s *Server) RunEntry(ctx context.Context, e *exporter.Entry, params map[string]string) (*exporter.Result, error) {
+	timeout := e.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	stop := context.AfterFunc(s.life, cancel)
+	defer stop()
+	lim := *s.limit.Load()
+	if err := lim.acquire(ctx); err != nil {
+		s.metrics.overloaded.WithLabelValues(e.Name()).Inc()
+		return nil, err
+	}
+	defer lim.release()
+	return s.runOnce(ctx, e, params, timeout, false)
+}
+
 // runOnce runs the exporter and records the run's metrics and history.
 func (s *Server) runOnce(ctx context.Context, e *exporter.Entry, params map[string]string,
 	timeout time.Duration, debug bool) (*exporter.Result, error) {

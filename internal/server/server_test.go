@@ -687,3 +687,30 @@ func TestRequestsAfterReloadDoNotJoinOldRuns(t *testing.T) {
 	close(release)
 	<-first
 }
+
+// TestRunEntryIsLimitedAndRecorded: a scheduled run takes a run slot and
+// shows on the status page like a request's run.
+func TestRunEntryIsLimitedAndRecorded(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	slow := blockingExporter("slow", release, nil)
+	sched := &fakeExporter{name: "sched"}
+	s, ts := newTestServer(t, Options{MaxConcurrency: 1},
+		&exporter.Entry{Exporter: slow, Timeout: time.Minute}, &exporter.Entry{Exporter: sched, Timeout: 200 * time.Millisecond})
+	go func() { get(t, ts.URL+"/metrics/slow") }()
+	waitFor(t, func() bool { return testutil.ToFloat64(s.metrics.inFlight) == 1 })
+	e, _ := s.Exporters().Get("sched")
+	if _, err := s.RunEntry(context.Background(), e, nil); !errors.Is(err, errOverloaded) {
+		t.Fatalf("error %v: a scheduled run must wait for a slot like any other", err)
+	}
+	if sched.runs.Load() != 0 {
+		t.Fatal("ran past the limit")
+	}
+	s.SetMaxConcurrency(2)
+	if _, err := s.RunEntry(context.Background(), e, nil); err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := s.history.get("sched"); !ok || r.Outcome != "success" {
+		t.Fatalf("history %+v %v", r, ok)
+	}
+}
