@@ -57,10 +57,10 @@ type Server struct {
 	lifeMu   sync.Mutex
 	closed   bool
 	runs     sync.WaitGroup
-	flights flightGroup
-	cache   resultCache
-	history history
-	reload  sync.Mutex
+	flights  flightGroup
+	cache    resultCache
+	history  history
+	reload   sync.Mutex
 }
 
 // New makes a server for set.
