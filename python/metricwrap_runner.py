@@ -213,13 +213,16 @@ def gather(exporter):
 
 
 def write_atomically(path, data):
+    """Writes data to a temporary file beside path and renames it into
+    place, so a reader never sees half a file (as prometheus_client's
+    write_to_textfile does). No fsync: the file is read at once by
+    metricwrap, or is the user's --output-filename, and surviving a power
+    cut is not its job; an fsync costs milliseconds on every run."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
