@@ -48,27 +48,29 @@ var commandWords = map[string]bool{
 	"serve": true, "run": true, "exec": true, "check-config": true, "flush": true, "help": true,
 }
 
-// isCompat reports whether args use the original tool's form: no command
-// word, and --exporter or one of the original tool's other flags.
+// isCompat reports whether args use the original tool's form: --exporter
+// (whatever the exporter's arguments are), or, with no command word, one of
+// the original tool's other flags (which then prints its help).
 func isCompat(args []string) bool {
 	if len(args) == 0 || !strings.HasPrefix(args[0], "--") {
 		return false
 	}
-	compat := false
+	other, command := false, false
 	for _, a := range args {
 		if a == "--" {
 			break
 		}
-		if commandWords[a] {
-			return false
-		}
 		name, _, _ := strings.Cut(a, "=")
-		switch name {
-		case "--exporter", "--pushgateway-address", "--no-print", "--debug", "--output-filename":
-			compat = true
+		switch {
+		case name == "--exporter":
+			return true
+		case commandWords[a]:
+			command = true
+		case name == "--pushgateway-address", name == "--no-print", name == "--debug", name == "--output-filename":
+			other = true
 		}
 	}
-	return compat
+	return other && !command
 }
 
 func parseCompat(args []string) (compatArgs, error) {

@@ -14,6 +14,8 @@ func TestIsCompat(t *testing.T) {
 		{[]string{"--config.file=c.yml", "run", "dummy", "--no-print"}, false},
 		{[]string{"run", "dummy", "--no-print"}, false},
 		{[]string{"--version"}, false},
+		{[]string{"--exporter", "dummy", "--mode", "run"}, true},
+		{[]string{"--debug", "--exporter", "run"}, true},
 		{nil, false},
 	} {
 		if got := isCompat(c.args); got != c.want {

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"time"
@@ -81,7 +82,7 @@ func fromConfig(name string, sc *config.SinkConfig, o Options) (sink.Sink, error
 			Name: name, URL: url, Token: token, Prefix: sc.Prefix,
 			DefaultDimensions: sc.DefaultDimensions, Metadata: sc.Metadata,
 			StateFile: filepath.Join(stateDir(o.Config), "dynatrace-"+safeFile(name)+".json"),
-			Timeout:   timeout, Logger: o.Logger,
+			Timeout:   timeout, Logger: o.Logger, Client: clientFor(tlsConfig),
 		})
 	case config.SinkS3:
 		so := s3.Options{
@@ -227,6 +228,17 @@ func tlsFor(tc promconfig.TLSConfig) (*tls.Config, error) {
 		return nil, fmt.Errorf("tls_config: %w", err)
 	}
 	return c, nil
+}
+
+// clientFor is an HTTP client using tlsConfig, or nil (the sink's own
+// default) without one.
+func clientFor(tlsConfig *tls.Config) *http.Client {
+	if tlsConfig == nil {
+		return nil
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsConfig
+	return &http.Client{Transport: tr}
 }
 
 // safeFile keeps a sink name usable as part of a file name.

@@ -2,6 +2,8 @@ package delivery
 
 import (
 	"context"
+	"encoding/pem"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -252,6 +254,48 @@ func TestReopenRegistersTheNewSinksCollectors(t *testing.T) {
 		}
 		if n := count(); n != 0 {
 			t.Fatalf("close %d: %d dynatrace families still registered", i, n)
+		}
+	}
+}
+
+// TestDynatraceTLSConfig: a dynatrace sink's tls_config reaches its client
+// (here: trusting a private CA).
+func TestDynatraceTLSConfig(t *testing.T) {
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = io.WriteString(w, `{"linesOk":1,"linesInvalid":0,"error":null}`)
+	}))
+	defer ts.Close()
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, withCA := range []bool{false, true} {
+		tlsLine := ""
+		if withCA {
+			tlsLine = ", tls_config: {ca_file: " + ca + "}"
+		}
+		cfg, err := config.LoadBytes("t.yml", []byte("sinks:\n  dt: {type: dynatrace, url: '"+ts.URL+"/api/v2/metrics/ingest'"+tlsLine+"}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Spool.Dir = t.TempDir()
+		s, _, err := Build("dt", Options{Config: cfg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := 2.5
+		b := &sink.Batch{ID: fmt.Sprint("b", withCA), Exporter: "x", Job: "x", Start: time.Now(), Families: []*dto.MetricFamily{{
+			Name: strPtr("x"), Type: dto.MetricType_GAUGE.Enum(), Metric: []*dto.Metric{{Gauge: &dto.Gauge{Value: &v}}},
+		}}}
+		err = s.Push(context.Background(), b)
+		if withCA && err != nil {
+			t.Fatalf("with the CA: %v", err)
+		}
+		if !withCA && err == nil {
+			t.Fatal("a server signed by an unknown CA was trusted")
 		}
 	}
 }

@@ -187,6 +187,9 @@ func fromConfig(name string, ec *config.ExporterConfig, cfg *config.Config, o Bu
 			entry.Exporter = warmed(pe, ec.Python, ec.Warm, o.Warm)
 		}
 	case config.KindScrape:
+		if ec.Options.Kind != 0 {
+			return nil, fmt.Errorf("%s:%d: exporters.%s.options: a scrape exporter takes no options", o.ConfigFile, ec.Options.Line, name)
+		}
 		u, err := url.Parse(ec.Scrape)
 		if err != nil {
 			return nil, where(err)

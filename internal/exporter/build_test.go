@@ -169,3 +169,11 @@ func TestBuiltinDummyPushesAsTheOriginal(t *testing.T) {
 		t.Fatalf("job %q: a configured job must win", e.Job())
 	}
 }
+
+func TestScrapeRefusesOptions(t *testing.T) {
+	cfg := load(t, "exporters:\n  node:\n    scrape: http://127.0.0.1:9100/metrics\n    options: {a: 1}\n")
+	_, err := exporter.Build(cfg, exporter.BuildOptions{ConfigFile: "test.yml", ExportersDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "test.yml:4: exporters.node.options: a scrape exporter takes no options") {
+		t.Fatalf("error %v", err)
+	}
+}
