@@ -8,7 +8,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -346,33 +345,10 @@ type gatewayGroup struct {
 	meta    map[string]string
 }
 
-// readGateway returns what the Pushgateway at base holds, by group.
+// readGateway returns what the Pushgateway at base holds, by group, as
+// flat samples and type/help.
 func readGateway(t *testing.T, base string) []gatewayGroup {
 	t.Helper()
-	resp, err := http.Get(base + "/api/v1/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var doc struct {
-		Data []map[string]json.RawMessage `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
-		t.Fatalf("decode /api/v1/metrics: %v", err)
-	}
-	type apiMetric struct {
-		Labels    map[string]string `json:"labels"`
-		Value     string            `json:"value"`
-		Buckets   map[string]string `json:"buckets"`
-		Quantiles map[string]string `json:"quantiles"`
-		Count     string            `json:"count"`
-		Sum       string            `json:"sum"`
-	}
-	type apiFamily struct {
-		Type    string      `json:"type"`
-		Help    string      `json:"help"`
-		Metrics []apiMetric `json:"metrics"`
-	}
 	num := func(s string) float64 {
 		v, err := strconv.ParseFloat(s, 64)
 		if err != nil {
@@ -381,20 +357,9 @@ func readGateway(t *testing.T, base string) []gatewayGroup {
 		return v
 	}
 	var out []gatewayGroup
-	for _, d := range doc.Data {
-		g := gatewayGroup{samples: map[string]float64{}, meta: map[string]string{}}
-		if err := json.Unmarshal(d["labels"], &g.labels); err != nil {
-			t.Fatal(err)
-		}
-		for name, raw := range d {
-			switch name {
-			case "labels", "last_push_successful", "push_time_seconds", "push_failure_time_seconds":
-				continue
-			}
-			var f apiFamily
-			if err := json.Unmarshal(raw, &f); err != nil {
-				t.Fatalf("family %s: %v", name, err)
-			}
+	for _, raw := range testenv.ReadPushgateway(t, base) {
+		g := gatewayGroup{labels: raw.Labels, samples: map[string]float64{}, meta: map[string]string{}}
+		for name, f := range raw.Families {
 			g.meta[name] = strings.ToLower(f.Type) + " " + f.Help
 			for _, m := range f.Metrics {
 				ls := map[string]string{}
@@ -406,12 +371,10 @@ func readGateway(t *testing.T, base string) []gatewayGroup {
 				}
 				switch strings.ToUpper(f.Type) {
 				case "SUMMARY":
-					samples := g.samples
-					samples[seriesKey(name+"_sum", ls)] = num(m.Sum)
-					samples[seriesKey(name+"_count", ls)] = num(m.Count)
+					g.samples[seriesKey(name+"_sum", ls)] = num(m.Sum)
+					g.samples[seriesKey(name+"_count", ls)] = num(m.Count)
 					for q, v := range m.Quantiles {
-						ql := copyLabels(ls, "quantile", formatLe(num(q)))
-						samples[seriesKey(name, ql)] = num(v)
+						g.samples[seriesKey(name, copyLabels(ls, "quantile", formatLe(num(q))))] = num(v)
 					}
 				case "HISTOGRAM":
 					g.samples[seriesKey(name+"_sum", ls)] = num(m.Sum)

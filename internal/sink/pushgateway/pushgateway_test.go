@@ -3,7 +3,6 @@ package pushgateway
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -65,76 +64,22 @@ func batch(t *testing.T, job, text string) *sink.Batch {
 	return &sink.Batch{ID: "1", Job: job, Families: families(t, text), Start: time.Now()}
 }
 
-// apiMetric is one sample group of GET /api/v1/metrics.
-type apiMetric struct {
-	Labels    map[string]string `json:"labels"`
-	Value     string            `json:"value"`
-	Buckets   map[string]string `json:"buckets"`
-	Quantiles map[string]string `json:"quantiles"`
-	Count     string            `json:"count"`
-	Sum       string            `json:"sum"`
-}
-
-type apiFamily struct {
-	Type    string      `json:"type"`
-	Help    string      `json:"help"`
-	Metrics []apiMetric `json:"metrics"`
-}
-
-// group is one grouping key and its families, keyed by metric name.
-type group struct {
-	labels   map[string]string
-	families map[string]apiFamily
-}
+// group is testenv's view of one grouping key.
+type group = testenv.GatewayGroup
 
 // readGroups returns what the gateway holds.
-func readGroups(t *testing.T, base string) []group {
-	t.Helper()
-	resp, err := http.Get(base + "/api/v1/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var doc struct {
-		Status string                       `json:"status"`
-		Data   []map[string]json.RawMessage `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
-		t.Fatalf("decode /api/v1/metrics: %v", err)
-	}
-	var out []group
-	for _, d := range doc.Data {
-		g := group{families: map[string]apiFamily{}}
-		for k, raw := range d {
-			switch k {
-			case "labels":
-				if err := json.Unmarshal(raw, &g.labels); err != nil {
-					t.Fatal(err)
-				}
-			case "last_push_successful", "push_time_seconds", "push_failure_time_seconds":
-			default:
-				var f apiFamily
-				if err := json.Unmarshal(raw, &f); err != nil {
-					t.Fatalf("family %s: %v", k, err)
-				}
-				g.families[k] = f
-			}
-		}
-		out = append(out, g)
-	}
-	return out
-}
+func readGroups(t *testing.T, base string) []group { return testenv.ReadPushgateway(t, base) }
 
 // findGroup returns the group with exactly these grouping labels.
 func findGroup(t *testing.T, groups []group, labels map[string]string) group {
 	t.Helper()
 	for _, g := range groups {
-		if len(g.labels) != len(labels) {
+		if len(g.Labels) != len(labels) {
 			continue
 		}
 		same := true
 		for k, v := range labels {
-			if got, ok := g.labels[k]; !ok || got != v {
+			if got, ok := g.Labels[k]; !ok || got != v {
 				same = false
 			}
 		}
@@ -202,12 +147,12 @@ u 42 1700000000000
 		t.Fatalf("Push: %v", err)
 	}
 	g := findGroup(t, readGroups(t, gw.URL), map[string]string{"job": "every", "instance": "host-1"})
-	if len(g.families) != len(want) {
-		t.Errorf("gateway holds %d families, want %d: %v", len(g.families), len(want), g.families)
+	if len(g.Families) != len(want) {
+		t.Errorf("gateway holds %d families, want %d: %v", len(g.Families), len(want), g.Families)
 	}
 	for name, w := range want {
 		t.Run(name, func(t *testing.T) {
-			f, ok := g.families[name]
+			f, ok := g.Families[name]
 			if !ok {
 				t.Fatalf("family %s missing", name)
 			}
@@ -234,7 +179,7 @@ u 42 1700000000000
 }
 
 // render writes a sample group as "value" or "count sum k=v...".
-func render(m apiMetric) string {
+func render(m testenv.GatewayMetric) string {
 	if m.Value != "" {
 		return m.Value
 	}
@@ -274,7 +219,7 @@ func TestPutReplacesGroupPostReplacesNames(t *testing.T) {
 			}
 			g := findGroup(t, readGroups(t, gw.URL), map[string]string{"job": job})
 			got := map[string]string{}
-			for name, f := range g.families {
+			for name, f := range g.Families {
 				got[name] = f.Metrics[0].Value
 			}
 			if len(got) != len(tt.want) {
@@ -312,7 +257,7 @@ func TestGroupingValues(t *testing.T) {
 				key[k] = v
 			}
 			g := findGroup(t, readGroups(t, gw.URL), key)
-			if _, ok := g.families["m"]; !ok {
+			if _, ok := g.Families["m"]; !ok {
 				t.Errorf("m missing from group %v", key)
 			}
 		})
@@ -330,7 +275,7 @@ func TestTimestampsStripped(t *testing.T) {
 		t.Error("Push changed the shared batch")
 	}
 	g := findGroup(t, readGroups(t, gw.URL), map[string]string{"job": "ts"})
-	if n := len(g.families["b"].Metrics); n != 2 {
+	if n := len(g.Families["b"].Metrics); n != 2 {
 		t.Errorf("b has %d samples, want 2", n)
 	}
 }
@@ -602,7 +547,7 @@ func TestConcurrentPushes(t *testing.T) {
 	g := findGroup(t, readGroups(t, gw.URL), map[string]string{"job": "conc"})
 	for i := range pushers {
 		name := fmt.Sprintf("m_%d", i)
-		if f, ok := g.families[name]; !ok || f.Metrics[0].Value != strconv.Itoa(i) {
+		if f, ok := g.Families[name]; !ok || f.Metrics[0].Value != strconv.Itoa(i) {
 			t.Errorf("%s = %+v, want value %d", name, f, i)
 		}
 	}
