@@ -12,12 +12,12 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 
+	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/config"
 	"github.com/metricwrap/metricwrap/internal/delivery"
 	"github.com/metricwrap/metricwrap/internal/exporter"
 	"github.com/metricwrap/metricwrap/internal/job"
 	"github.com/metricwrap/metricwrap/internal/schedule"
-	"github.com/metricwrap/metricwrap/internal/sink"
 	"github.com/metricwrap/metricwrap/internal/sink/pushgateway"
 )
 
@@ -166,7 +166,7 @@ func (c *execCmd) deliver(g *globals, cfg *config.Config, opts delivery.Options,
 		return
 	}
 	defer d.Close()
-	b := &sink.Batch{
+	b := &batch.Batch{
 		// POST: a failed run must not erase the last success timestamp,
 		// now or when replayed from the spool.
 		PushMethod: pushgateway.MethodPost,

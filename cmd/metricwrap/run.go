@@ -12,11 +12,11 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 
+	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/delivery"
 	"github.com/metricwrap/metricwrap/internal/exporter"
 	"github.com/metricwrap/metricwrap/internal/exposition"
 	"github.com/metricwrap/metricwrap/internal/schedule"
-	"github.com/metricwrap/metricwrap/internal/sink"
 )
 
 // Exit codes of run and the compatibility form.
@@ -119,7 +119,7 @@ func (c *runCmd) execute(g *globals) int {
 	if d == nil {
 		return exitOK
 	}
-	b := &sink.Batch{
+	b := &batch.Batch{
 		ID:       schedule.RunID(res.Start),
 		Exporter: c.name,
 		Job:      e.Job(),

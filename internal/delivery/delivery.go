@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/config"
 	"github.com/metricwrap/metricwrap/internal/sink"
 	"github.com/metricwrap/metricwrap/internal/spool"
@@ -138,7 +139,7 @@ func (d *Delivery) Sinks() []string { return dedupe(d.names) }
 // sink's spooled backlog, and logs each sink's outcome. It returns an error
 // when some sink neither took the batch nor spooled it; a spooled batch is
 // not lost (a later run, flush or serve delivers it), so it is only logged.
-func (d *Delivery) Deliver(ctx context.Context, b *sink.Batch, names ...string) error {
+func (d *Delivery) Deliver(ctx context.Context, b *batch.Batch, names ...string) error {
 	var errs []error
 	for _, r := range d.fanout.Deliver(ctx, b, names...) {
 		switch r.Outcome {

@@ -17,8 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/config"
-	"github.com/metricwrap/metricwrap/internal/sink"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -111,7 +111,7 @@ spool: {dir: `+filepath.Join(dir, "spool")+`}
 	}
 	defer d.Close()
 	v := 1.0
-	b := &sink.Batch{ID: "r1", Exporter: "x", Job: "backup", PushMethod: "post", Start: time.Now(), Families: []*dto.MetricFamily{{
+	b := &batch.Batch{ID: "r1", Exporter: "x", Job: "backup", PushMethod: "post", Start: time.Now(), Families: []*dto.MetricFamily{{
 		Name: strPtr("x"), Type: dto.MetricType_GAUGE.Enum(), Metric: []*dto.Metric{{Gauge: &dto.Gauge{Value: &v}}},
 	}}}
 	if err := d.Deliver(context.Background(), b); err != nil {
@@ -142,7 +142,7 @@ spool: {dir: `+dir+`}
 		t.Fatal(err)
 	}
 	defer d.Close()
-	b := &sink.Batch{ID: "r1", Exporter: "x", Job: "j", Start: time.Now()}
+	b := &batch.Batch{ID: "r1", Exporter: "x", Job: "j", Start: time.Now()}
 	if err := d.Deliver(context.Background(), b); err != nil {
 		t.Fatalf("a spooled batch was reported as lost: %v", err)
 	}
@@ -196,7 +196,7 @@ spool: {dir: `+t.TempDir()+`}
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &sink.Batch{ID: "job-1", Exporter: "backup", Job: "backup", PushMethod: "post", Start: time.Now()}
+	b := &batch.Batch{ID: "job-1", Exporter: "backup", Job: "backup", PushMethod: "post", Start: time.Now()}
 	if err := d.Deliver(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +287,7 @@ func TestDynatraceTLSConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 		v := 2.5
-		b := &sink.Batch{ID: fmt.Sprint("b", withCA), Exporter: "x", Job: "x", Start: time.Now(), Families: []*dto.MetricFamily{{
+		b := &batch.Batch{ID: fmt.Sprint("b", withCA), Exporter: "x", Job: "x", Start: time.Now(), Families: []*dto.MetricFamily{{
 			Name: strPtr("x"), Type: dto.MetricType_GAUGE.Enum(), Metric: []*dto.Metric{{Gauge: &dto.Gauge{Value: &v}}},
 		}}}
 		err = s.Push(context.Background(), b)

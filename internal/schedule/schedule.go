@@ -16,13 +16,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/exporter"
-	"github.com/metricwrap/metricwrap/internal/sink"
 )
 
 // Deliverer takes a run's batch to the named sinks.
 type Deliverer interface {
-	Deliver(ctx context.Context, b *sink.Batch, names ...string) error
+	Deliver(ctx context.Context, b *batch.Batch, names ...string) error
 }
 
 // Options configure a Scheduler.
@@ -146,7 +146,7 @@ func once(ctx context.Context, e *exporter.Entry, params map[string]string, d De
 		return
 	}
 	count(o, name, "success")
-	b := &sink.Batch{
+	b := &batch.Batch{
 		ID: RunID(res.Start), Exporter: name, Job: e.Job(), Params: params, Labels: o.Labels,
 		Families: res.Families, Start: res.Start, Duration: res.Duration, ExitCode: res.ExitCode,
 	}

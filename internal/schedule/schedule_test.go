@@ -12,8 +12,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 
+	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/exporter"
-	"github.com/metricwrap/metricwrap/internal/sink"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -64,11 +64,11 @@ func strPtr(s string) *string { return &s }
 
 type recorder struct {
 	mu      sync.Mutex
-	batches []*sink.Batch
+	batches []*batch.Batch
 	names   [][]string
 }
 
-func (r *recorder) Deliver(_ context.Context, b *sink.Batch, names ...string) error {
+func (r *recorder) Deliver(_ context.Context, b *batch.Batch, names ...string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.batches = append(r.batches, b)

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/config"
 	"github.com/metricwrap/metricwrap/internal/exporter"
 	"github.com/metricwrap/metricwrap/internal/sink"
@@ -304,7 +305,7 @@ func testSinkFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := 1.0
-	b := &sink.Batch{
+	b := &batch.Batch{
 		ID: "fault-1", Exporter: "fault", Job: "fault", Start: time.Now(),
 		Families: []*dto.MetricFamily{{
 			Name: strPtr("fault_value"), Help: strPtr("A value."), Type: dto.MetricType_GAUGE.Enum(),

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/metricwrap/metricwrap/internal/batch"
 )
 
 // Spooler keeps what a sink could not take in time and hands it back, oldest
@@ -17,8 +19,8 @@ import (
 // remove an entry only after deliver returned nil, stop at the first
 // non-permanent error, and skip (drop) entries rejected with Permanent.
 type Spooler interface {
-	Put(sinkName string, b *Batch) error
-	Replay(ctx context.Context, sinkName string, deliver func(context.Context, *Batch) error) (int, error)
+	Put(sinkName string, b *batch.Batch) error
+	Replay(ctx context.Context, sinkName string, deliver func(context.Context, *batch.Batch) error) (int, error)
 }
 
 // Outcome is what became of one batch at one sink; it is the result label of
@@ -160,7 +162,7 @@ func NewFanout(sinks []Sink, o FanoutOptions) (*Fanout, error) {
 // Deliver hands b to the named sinks (all sinks when no name is given), all at
 // once, and returns when each has delivered, spooled or given up, with one
 // Result per sink in the order asked. An unknown name gets a failure Result.
-func (f *Fanout) Deliver(ctx context.Context, b *Batch, names ...string) []Result {
+func (f *Fanout) Deliver(ctx context.Context, b *batch.Batch, names ...string) []Result {
 	targets := f.targets
 	var results []Result
 	if len(names) > 0 {
@@ -183,7 +185,7 @@ func (f *Fanout) Deliver(ctx context.Context, b *Batch, names ...string) []Resul
 }
 
 // deliver runs one sink's delivery: backlog first, then b, within RetryFor.
-func (f *Fanout) deliver(ctx context.Context, t *target, b *Batch) (r Result) {
+func (f *Fanout) deliver(ctx context.Context, t *target, b *batch.Batch) (r Result) {
 	start := time.Now()
 	r.Sink = t.name
 	defer func() {
@@ -222,7 +224,7 @@ func (f *Fanout) deliver(ctx context.Context, t *target, b *Batch) (r Result) {
 }
 
 // spool writes b to the spool after a failed delivery and records how that went.
-func (f *Fanout) spool(t *target, b *Batch, r Result) Result {
+func (f *Fanout) spool(t *target, b *batch.Batch, r Result) Result {
 	if f.opts.Spool == nil {
 		r.Outcome = OutcomeFailure
 		r.Err = fmt.Errorf("not delivered and no spool configured: %w", r.Err)
@@ -239,8 +241,8 @@ func (f *Fanout) spool(t *target, b *Batch, r Result) Result {
 
 // replayer returns the deliver function that Replay calls per spooled batch:
 // the same retries as a fresh batch, each batch within its own RetryFor.
-func (f *Fanout) replayer(t *target) func(context.Context, *Batch) error {
-	return func(ctx context.Context, b *Batch) error {
+func (f *Fanout) replayer(t *target) func(context.Context, *batch.Batch) error {
+	return func(ctx context.Context, b *batch.Batch) error {
 		ctx, cancel := t.retryContext(ctx)
 		defer cancel()
 		_, err := f.push(ctx, t, b)

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
+	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/sink"
 	"github.com/metricwrap/metricwrap/internal/spool"
 )
@@ -27,7 +28,7 @@ var errDown = errors.New("connection refused")
 type fakeSink struct {
 	name string
 	mu   sync.Mutex
-	fail func(b *sink.Batch, attempt int) error
+	fail func(b *batch.Batch, attempt int) error
 	n    int            // attempts
 	got  []string       // accepted IDs, in order
 	seen map[string]int // accepted count per ID
@@ -38,7 +39,7 @@ func newFake(name string) *fakeSink { return &fakeSink{name: name, seen: map[str
 
 func (s *fakeSink) Name() string { return s.name }
 
-func (s *fakeSink) Push(ctx context.Context, b *sink.Batch) error {
+func (s *fakeSink) Push(ctx context.Context, b *batch.Batch) error {
 	if s.hook != nil {
 		if err := s.hook(ctx); err != nil {
 			return err
@@ -57,7 +58,7 @@ func (s *fakeSink) Push(ctx context.Context, b *sink.Batch) error {
 	return nil
 }
 
-func (s *fakeSink) setFail(fail func(*sink.Batch, int) error) {
+func (s *fakeSink) setFail(fail func(*batch.Batch, int) error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fail = fail
@@ -69,7 +70,7 @@ func (s *fakeSink) accepted() ([]string, int) {
 	return append([]string(nil), s.got...), s.n
 }
 
-func down(*sink.Batch, int) error { return errDown }
+func down(*batch.Batch, int) error { return errDown }
 
 // fakeSpool records Puts and fails them when err is set; it holds nothing.
 type fakeSpool struct {
@@ -78,7 +79,7 @@ type fakeSpool struct {
 	puts []string
 }
 
-func (s *fakeSpool) Put(name string, b *sink.Batch) error {
+func (s *fakeSpool) Put(name string, b *batch.Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
@@ -88,7 +89,7 @@ func (s *fakeSpool) Put(name string, b *sink.Batch) error {
 	return nil
 }
 
-func (s *fakeSpool) Replay(context.Context, string, func(context.Context, *sink.Batch) error) (int, error) {
+func (s *fakeSpool) Replay(context.Context, string, func(context.Context, *batch.Batch) error) (int, error) {
 	return 0, nil
 }
 
@@ -124,8 +125,8 @@ func openSpool(t *testing.T) *spool.Spool {
 	return s
 }
 
-func batch(id string) *sink.Batch {
-	return &sink.Batch{ID: id, Job: "job", Start: time.Unix(1763900000, 0)}
+func mkBatch(id string) *batch.Batch {
+	return &batch.Batch{ID: id, Job: "job", Start: time.Unix(1763900000, 0)}
 }
 
 func pushes(f fanoutFixture, sinkName string, o sink.Outcome) float64 {
@@ -175,7 +176,7 @@ func TestSinkDownThenBack(t *testing.T) {
 			return f.Flush(ctx)
 		}, []string{"b1", "b2", "b3"}},
 		{"next delivery replays the backlog first", func(ctx context.Context, f fanoutFixture) error {
-			r := f.Deliver(ctx, batch("b4"), "gateway")
+			r := f.Deliver(ctx, mkBatch("b4"), "gateway")
 			if r[0].Outcome != sink.OutcomeSuccess || r[0].Replayed != 3 {
 				return fmt.Errorf("result %+v, want success after 3 replayed", r[0])
 			}
@@ -188,7 +189,7 @@ func TestSinkDownThenBack(t *testing.T) {
 			gw.setFail(down)
 			f := newFanout(t, openSpool(t), gw, other)
 			for i, id := range []string{"b1", "b2", "b3"} {
-				r := f.Deliver(ctx, batch(id))
+				r := f.Deliver(ctx, mkBatch(id))
 				assertOutcome(t, r[0], sink.OutcomeSpooled)
 				assertOutcome(t, r[1], sink.OutcomeSuccess)
 				// The first batch is tried (retried as time allows: a loaded
@@ -226,10 +227,10 @@ func TestSinkDownThenBack(t *testing.T) {
 
 func TestPermanentErrorIsNotRetriedNorSpooled(t *testing.T) {
 	gw := newFake("gateway")
-	gw.setFail(func(*sink.Batch, int) error { return sink.Permanent(errors.New("401 unauthorized")) })
+	gw.setFail(func(*batch.Batch, int) error { return sink.Permanent(errors.New("401 unauthorized")) })
 	sp := &fakeSpool{}
 	f := newFanout(t, sp, gw)
-	r := f.Deliver(context.Background(), batch("b1"))
+	r := f.Deliver(context.Background(), mkBatch("b1"))
 	assertOutcome(t, r[0], sink.OutcomeDropped)
 	if _, n := gw.accepted(); n != 1 || r[0].Attempts != 1 {
 		t.Fatalf("%d attempts (result says %d), want 1", n, r[0].Attempts)
@@ -244,7 +245,7 @@ func TestPermanentErrorIsNotRetriedNorSpooled(t *testing.T) {
 
 func TestTransientErrorsAreRetried(t *testing.T) {
 	gw := newFake("gateway")
-	gw.setFail(func(_ *sink.Batch, attempt int) error {
+	gw.setFail(func(_ *batch.Batch, attempt int) error {
 		if attempt < 3 {
 			return errDown
 		}
@@ -252,7 +253,7 @@ func TestTransientErrorsAreRetried(t *testing.T) {
 	})
 	sp := &fakeSpool{}
 	f := newFanout(t, sp, gw)
-	r := f.Deliver(context.Background(), batch("b1"))
+	r := f.Deliver(context.Background(), mkBatch("b1"))
 	assertOutcome(t, r[0], sink.OutcomeSuccess)
 	if r[0].Attempts != 3 || len(sp.puts) != 0 {
 		t.Fatalf("attempts %d, spooled %v; want 3 attempts, nothing spooled", r[0].Attempts, sp.puts)
@@ -287,7 +288,7 @@ func TestUndeliveredAndUnspooled(t *testing.T) {
 			gw := newFake("gateway")
 			gw.setFail(down)
 			f := newFanout(t, tc.sp, gw)
-			r := f.Deliver(context.Background(), batch("b1"))
+			r := f.Deliver(context.Background(), mkBatch("b1"))
 			assertOutcome(t, r[0], sink.OutcomeFailure)
 			if !errors.Is(r[0].Err, errDown) {
 				t.Fatalf("err %v does not say why delivery failed", r[0].Err)
@@ -321,7 +322,7 @@ func TestHangingSinkDoesNotDelayOthers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	results := make(chan []sink.Result, 1)
-	go func() { results <- f.Deliver(ctx, batch("b1")) }()
+	go func() { results <- f.Deliver(ctx, mkBatch("b1")) }()
 
 	select {
 	case <-fastDone:
@@ -341,7 +342,7 @@ func TestHangingSinkDoesNotDelayOthers(t *testing.T) {
 func TestDeliverToNamedSinks(t *testing.T) {
 	a, b := newFake("a"), newFake("b")
 	f := newFanout(t, nil, a, b)
-	r := f.Deliver(context.Background(), batch("b1"), "b", "nope")
+	r := f.Deliver(context.Background(), mkBatch("b1"), "b", "nope")
 	assertOutcome(t, r[0], sink.OutcomeSuccess)
 	assertOutcome(t, r[1], sink.OutcomeFailure)
 	if r[0].Sink != "b" || r[1].Sink != "nope" {
@@ -357,9 +358,9 @@ func TestReplayedPermanentRejectionIsDropped(t *testing.T) {
 	sp := openSpool(t)
 	f := newFanout(t, sp, gw)
 	for _, id := range []string{"b1", "b2", "b3"} {
-		f.Deliver(context.Background(), batch(id))
+		f.Deliver(context.Background(), mkBatch(id))
 	}
-	gw.setFail(func(b *sink.Batch, _ int) error {
+	gw.setFail(func(b *batch.Batch, _ int) error {
 		if b.ID == "b2" {
 			return sink.Permanent(errors.New("400 invalid"))
 		}
@@ -400,7 +401,7 @@ func TestZeroRetryForSpoolsAfterOneAttempt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := f.Deliver(context.Background(), batch("b1"))
+	r := f.Deliver(context.Background(), mkBatch("b1"))
 	if r[0].Outcome != sink.OutcomeSpooled || r[0].Attempts != 1 {
 		t.Fatalf("result %+v, want spooled after 1 attempt", r[0])
 	}

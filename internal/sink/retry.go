@@ -4,13 +4,15 @@ import (
 	"context"
 	"math/rand/v2"
 	"time"
+
+	"github.com/metricwrap/metricwrap/internal/batch"
 )
 
 // push tries to deliver b to t until it succeeds, fails permanently, or ctx
 // ends (it gives up early when the next wait would outlast ctx's deadline);
 // a sink without retries gets one attempt.
 // It returns the attempts made and the last error.
-func (f *Fanout) push(ctx context.Context, t *target, b *Batch) (int, error) {
+func (f *Fanout) push(ctx context.Context, t *target, b *batch.Batch) (int, error) {
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		err := t.sink.Push(ctx, b)

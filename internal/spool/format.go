@@ -16,7 +16,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/metricwrap/metricwrap/internal/sink"
+	"github.com/metricwrap/metricwrap/internal/batch"
 )
 
 // An entry file is one header line followed by two sections:
@@ -46,7 +46,7 @@ var (
 var errCorrupt = errors.New("corrupt spool entry")
 
 // encode serializes b into the entry format.
-func encode(b *sink.Batch) ([]byte, error) {
+func encode(b *batch.Batch) ([]byte, error) {
 	meta, err := json.Marshal(b)
 	if err != nil {
 		return nil, fmt.Errorf("encode batch metadata: %w", err)
@@ -68,7 +68,7 @@ func encode(b *sink.Batch) ([]byte, error) {
 }
 
 // decode parses an entry written by encode. Every error wraps errCorrupt.
-func decode(data []byte) (*sink.Batch, error) {
+func decode(data []byte) (*batch.Batch, error) {
 	nl := bytes.IndexByte(data[:min(len(data), maxHeaderLen)], '\n')
 	if nl < 0 {
 		return nil, fmt.Errorf("%w: no header line", errCorrupt)
@@ -96,7 +96,7 @@ func decode(data []byte) (*sink.Batch, error) {
 	if got := crc32.Checksum(body, crcTable); uint64(got) != crc {
 		return nil, fmt.Errorf("%w: checksum %08x, header says %08x", errCorrupt, got, crc)
 	}
-	b := &sink.Batch{}
+	b := &batch.Batch{}
 	if err := json.Unmarshal(body[:metaLen], b); err != nil {
 		return nil, fmt.Errorf("%w: metadata: %w", errCorrupt, err)
 	}

@@ -8,16 +8,16 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/metricwrap/metricwrap/internal/sink"
+	"github.com/metricwrap/metricwrap/internal/batch"
 )
 
 func ptr[T any](v T) *T { return &v }
 
 // testBatch builds a batch whose content depends only on id, so a test can
 // rebuild what it expects after a restart.
-func testBatch(id string) *sink.Batch {
+func testBatch(id string) *batch.Batch {
 	ts := int64(1763900000000)
-	return &sink.Batch{
+	return &batch.Batch{
 		ID:       id,
 		Exporter: "dummy",
 		Job:      "dummy-job",
@@ -61,7 +61,7 @@ func testBatch(id string) *sink.Batch {
 }
 
 // assertBatch fails unless got is exactly want.
-func assertBatch(t *testing.T, want, got *sink.Batch) {
+func assertBatch(t *testing.T, want, got *batch.Batch) {
 	t.Helper()
 	if got.ID != want.ID || got.Exporter != want.Exporter || got.Job != want.Job ||
 		!got.Start.Equal(want.Start) || got.Duration != want.Duration ||
@@ -83,11 +83,11 @@ func assertBatch(t *testing.T, want, got *sink.Batch) {
 func TestEncodeDecodeRoundTrip(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		batch *sink.Batch
+		batch *batch.Batch
 	}{
 		{"full", testBatch("run-1")},
-		{"empty", &sink.Batch{ID: "run-2", Start: time.Unix(0, 0).UTC()}},
-		{"no families", func() *sink.Batch { b := testBatch("run-3"); b.Families = nil; return b }()},
+		{"empty", &batch.Batch{ID: "run-2", Start: time.Unix(0, 0).UTC()}},
+		{"no families", func() *batch.Batch { b := testBatch("run-3"); b.Families = nil; return b }()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data, err := encode(tc.batch)

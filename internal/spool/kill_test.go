@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/sink"
 )
 
@@ -141,7 +142,7 @@ func TestReplay10k(t *testing.T) {
 	s = open(t, Options{Dir: dir})
 	opened := time.Since(start)
 	next := 0
-	delivered, err := s.Replay(context.Background(), "gw", func(_ context.Context, b *sink.Batch) error {
+	delivered, err := s.Replay(context.Background(), "gw", func(_ context.Context, b *batch.Batch) error {
 		if want := fmt.Sprintf("b%05d", next); b.ID != want {
 			return sink.Permanent(fmt.Errorf("got %s, want %s", b.ID, want))
 		}

@@ -30,6 +30,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/sink"
 )
 
@@ -241,7 +242,7 @@ func (s *Spool) queueFor(sinkName string, create bool) (*queue, error) {
 
 // Put appends b to the sink's queue. When Put returns nil the batch is on
 // disk and survives a crash; then the bounds are applied, oldest first.
-func (s *Spool) Put(sinkName string, b *sink.Batch) error {
+func (s *Spool) Put(sinkName string, b *batch.Batch) error {
 	data, err := encode(b)
 	if err != nil {
 		return err
@@ -323,7 +324,7 @@ func syncDir(dir string) error {
 // that cannot be decoded is moved to the sink's quarantine/ directory (logged
 // and counted with reason "corrupt"). Entries Put during a Replay wait for the
 // next one. One Replay per sink runs at a time; others wait, honouring ctx.
-func (s *Spool) Replay(ctx context.Context, sinkName string, deliver func(context.Context, *sink.Batch) error) (int, error) {
+func (s *Spool) Replay(ctx context.Context, sinkName string, deliver func(context.Context, *batch.Batch) error) (int, error) {
 	q, _ := s.queueFor(sinkName, false)
 	if q == nil {
 		return 0, nil

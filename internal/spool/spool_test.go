@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
+	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/sink"
 )
 
@@ -94,7 +95,7 @@ func put(t *testing.T, s *Spool, sinkName string, ids ...string) {
 func drain(t *testing.T, s *Spool, sinkName string) []string {
 	t.Helper()
 	var got []string
-	n, err := s.Replay(context.Background(), sinkName, func(_ context.Context, b *sink.Batch) error {
+	n, err := s.Replay(context.Background(), sinkName, func(_ context.Context, b *batch.Batch) error {
 		assertBatch(t, testBatch(b.ID), b)
 		got = append(got, b.ID)
 		return nil
@@ -164,7 +165,7 @@ func TestReplayStopsAtFirstFailure(t *testing.T) {
 	put(t, s.Spool, "gw", ids("b", 5)...)
 	down := errors.New("connection refused")
 	var got []string
-	n, err := s.Replay(context.Background(), "gw", func(_ context.Context, b *sink.Batch) error {
+	n, err := s.Replay(context.Background(), "gw", func(_ context.Context, b *batch.Batch) error {
 		if b.ID == "b002" {
 			return down
 		}
@@ -182,7 +183,7 @@ func TestReplayDropsPermanentlyRejected(t *testing.T) {
 	s := open(t, Options{Dir: t.TempDir()})
 	put(t, s.Spool, "gw", ids("b", 4)...)
 	var got []string
-	n, err := s.Replay(context.Background(), "gw", func(_ context.Context, b *sink.Batch) error {
+	n, err := s.Replay(context.Background(), "gw", func(_ context.Context, b *batch.Batch) error {
 		if b.ID == "b001" {
 			return sink.Permanent(errors.New("400 bad request"))
 		}
@@ -264,7 +265,7 @@ func TestMaxBytesDropsOldestFirst(t *testing.T) {
 	assertIDs(t, []string{"a001", "a002"}, drain(t, s.Spool, "a"))
 	assertIDs(t, []string{"b001"}, drain(t, s.Spool, "b"))
 
-	if err := s.Put("a", &sink.Batch{ID: "huge", Error: strings.Repeat("x", int(4*size))}); err == nil {
+	if err := s.Put("a", &batch.Batch{ID: "huge", Error: strings.Repeat("x", int(4*size))}); err == nil {
 		t.Fatal("Put of a batch larger than MaxBytes succeeded")
 	}
 }
@@ -371,7 +372,7 @@ func TestConcurrentPutAndReplay(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for _, name := range []string{"a", "b"} {
-				_, err := s.Replay(context.Background(), name, func(_ context.Context, b *sink.Batch) error {
+				_, err := s.Replay(context.Background(), name, func(_ context.Context, b *batch.Batch) error {
 					mu.Lock()
 					defer mu.Unlock()
 					got[name] = append(got[name], b.ID)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/sink"
 )
 
@@ -142,7 +143,7 @@ func (s *Sink) Collectors() []prometheus.Collector {
 // network) is retryable, and a retry sends only what was not yet accepted,
 // with the same counter deltas (see state). That bookkeeping is keyed by
 // Batch.ID: a batch without an ID is serialized afresh on every attempt.
-func (s *Sink) Push(ctx context.Context, b *sink.Batch) error {
+func (s *Sink) Push(ctx context.Context, b *batch.Batch) error {
 	lines, p := s.prepare(b)
 	sent, err := s.deliver(ctx, lines, p.Sent)
 	return s.settle(b.ID, p, sent, err)
@@ -150,7 +151,7 @@ func (s *Sink) Push(ctx context.Context, b *sink.Batch) error {
 
 // prepare serializes b: with its pinned deltas when it was seen before,
 // else advancing the counter state and pinning the new deltas.
-func (s *Sink) prepare(b *sink.Batch) (*Lines, *pending) {
+func (s *Sink) prepare(b *batch.Batch) (*Lines, *pending) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()

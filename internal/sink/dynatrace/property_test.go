@@ -11,7 +11,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/metricwrap/metricwrap/internal/sink"
+	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/sink/dynatrace"
 	"github.com/metricwrap/metricwrap/internal/sink/dynatrace/dtfake"
 )
@@ -135,7 +135,7 @@ func TestPushRandomFamiliesAccepted(t *testing.T) {
 		for range 50 {
 			fams = append(fams, family(randString(r, 8), randString(r, 4), randString(r, 6), randValue(r), uint8(r.IntN(6))))
 		}
-		b := &sink.Batch{ID: "random-" + string(rune('a'+i)), Families: fams, Start: time.Now()}
+		b := &batch.Batch{ID: "random-" + string(rune('a'+i)), Families: fams, Start: time.Now()}
 		if err := e.sink.Push(context.Background(), b); err != nil {
 			t.Fatalf("push %d: %v", i, err)
 		}

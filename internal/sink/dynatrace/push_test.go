@@ -20,6 +20,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 
+	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/sink"
 	"github.com/metricwrap/metricwrap/internal/sink/dynatrace"
 	"github.com/metricwrap/metricwrap/internal/sink/dynatrace/dtfake"
@@ -76,10 +77,10 @@ func newEnv(t *testing.T, fake *dtfake.Server, o dynatrace.Options) *env {
 
 var batchSeq int
 
-func batch(t *testing.T, text string) *sink.Batch {
+func mkBatch(t *testing.T, text string) *batch.Batch {
 	t.Helper()
 	batchSeq++
-	return &sink.Batch{ID: fmt.Sprintf("b%d", batchSeq), Families: parse(t, text), Start: time.Now()}
+	return &batch.Batch{ID: fmt.Sprintf("b%d", batchSeq), Families: parse(t, text), Start: time.Now()}
 }
 
 // gauges is exposition text with n gauge series.
@@ -131,7 +132,7 @@ func TestPushToken(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, dtfake.New(tc.fakeToken), dynatrace.Options{Token: tc.sinkToken})
-			err := e.sink.Push(context.Background(), batch(t, gauges(3)))
+			err := e.sink.Push(context.Background(), mkBatch(t, gauges(3)))
 			if got := sink.IsPermanent(err); got != tc.permanent || (err != nil) != tc.permanent {
 				t.Fatalf("Push() = %v, permanent %v; want permanent %v", err, got, tc.permanent)
 			}
@@ -169,7 +170,7 @@ func TestPushSplit(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, dtfake.New(token), dynatrace.Options{Token: token, MaxBytesPerRequest: tc.maxBytes})
-			if err := e.sink.Push(context.Background(), batch(t, gauges(tc.series))); err != nil {
+			if err := e.sink.Push(context.Background(), mkBatch(t, gauges(tc.series))); err != nil {
 				t.Fatal(err)
 			}
 			reqs := e.fake.Requests()
@@ -205,7 +206,7 @@ func TestPushPartialRejection(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(e.sink.Collectors()...)
 
-	err := e.sink.Push(context.Background(), batch(t, gauges(10)))
+	err := e.sink.Push(context.Background(), mkBatch(t, gauges(10)))
 	var rej *dynatrace.RejectedError
 	if !sink.IsPermanent(err) || !errors.As(err, &rej) || rej.Invalid != 2 || rej.OK != 8 {
 		t.Fatalf("Push() = %v; want a permanent RejectedError with 2 invalid, 8 ok", err)
@@ -275,7 +276,7 @@ func TestPushFailures(t *testing.T) {
 			fake := dtfake.New(token)
 			fake.FailNext(tc.failures...)
 			e := newEnv(t, fake, dynatrace.Options{Token: token})
-			err := e.sink.Push(context.Background(), batch(t, gauges(10)))
+			err := e.sink.Push(context.Background(), mkBatch(t, gauges(10)))
 			if (err != nil) != tc.wantErr || sink.IsPermanent(err) != tc.permanent {
 				t.Fatalf("Push() = %v; want error %v, permanent %v", err, tc.wantErr, tc.permanent)
 			}
@@ -307,7 +308,7 @@ func TestPushRetryAfterValue(t *testing.T) {
 	fake := dtfake.New(token)
 	fake.FailNext(dtfake.Failure{Status: 429, RetryAfter: "7"})
 	e := newEnv(t, fake, dynatrace.Options{Token: token})
-	if err := e.sink.Push(context.Background(), batch(t, gauges(1))); err != nil {
+	if err := e.sink.Push(context.Background(), mkBatch(t, gauges(1))); err != nil {
 		t.Fatal(err)
 	}
 	if len(e.sleeps) != 1 || e.sleeps[0] != 7*time.Second {
@@ -319,7 +320,7 @@ func TestPushTimeout(t *testing.T) {
 	fake := dtfake.New(token)
 	fake.FailNext(dtfake.Failure{Delay: time.Minute})
 	e := newEnv(t, fake, dynatrace.Options{Token: token, Timeout: 50 * time.Millisecond})
-	err := e.sink.Push(context.Background(), batch(t, gauges(1)))
+	err := e.sink.Push(context.Background(), mkBatch(t, gauges(1)))
 	if err == nil || sink.IsPermanent(err) {
 		t.Fatalf("Push() = %v; want a retryable error", err)
 	}
@@ -332,17 +333,17 @@ func TestCounterDeltasAcrossFailures(t *testing.T) {
 	fake := dtfake.New(token)
 	e := newEnv(t, fake, dynatrace.Options{Token: token})
 	ctx := context.Background()
-	push := func(b *sink.Batch) error { return e.sink.Push(ctx, b) }
+	push := func(b *batch.Batch) error { return e.sink.Push(ctx, b) }
 
-	if err := push(batch(t, counterText(10))); err != nil { // first sighting
+	if err := push(mkBatch(t, counterText(10))); err != nil { // first sighting
 		t.Fatal(err)
 	}
 	fake.FailNext(dtfake.Failure{Status: 500})
-	failed := batch(t, counterText(15))
+	failed := mkBatch(t, counterText(15))
 	if err := push(failed); err == nil {
 		t.Fatal("push against a 500 succeeded")
 	}
-	if err := push(batch(t, counterText(17))); err != nil { // overtakes the failed one
+	if err := push(mkBatch(t, counterText(17))); err != nil { // overtakes the failed one
 		t.Fatal(err)
 	}
 	if err := push(failed); err != nil { // the caller's retry
@@ -351,7 +352,7 @@ func TestCounterDeltasAcrossFailures(t *testing.T) {
 	if err := push(failed); err != nil { // a duplicate redelivery sends nothing
 		t.Fatal(err)
 	}
-	if err := push(batch(t, counterText(3))); err != nil { // counter reset
+	if err := push(mkBatch(t, counterText(3))); err != nil { // counter reset
 		t.Fatal(err)
 	}
 	got := strings.Join(stripTS(fake.Lines()), "\n")
@@ -368,7 +369,7 @@ func TestCounterDeltasAcrossFailures(t *testing.T) {
 func TestPushResumesAfterPartialDelivery(t *testing.T) {
 	fake := dtfake.New(token)
 	e := newEnv(t, fake, dynatrace.Options{Token: token, MaxLinesPerRequest: 4})
-	b := batch(t, gauges(10))
+	b := mkBatch(t, gauges(10))
 	fake.FailNext(dtfake.Failure{}, dtfake.Failure{Status: 502})
 	if err := e.sink.Push(context.Background(), b); err == nil {
 		t.Fatal("push against a 502 succeeded")
@@ -396,11 +397,11 @@ func TestStatePersistence(t *testing.T) {
 	}
 
 	e := open()
-	if err := e.sink.Push(ctx, batch(t, counterText(100, 5))); err != nil {
+	if err := e.sink.Push(ctx, mkBatch(t, counterText(100, 5))); err != nil {
 		t.Fatal(err)
 	}
 	fake.FailNext(dtfake.Failure{Status: 500})
-	failed := batch(t, counterText(110, 5))
+	failed := mkBatch(t, counterText(110, 5))
 	if err := e.sink.Push(ctx, failed); err == nil {
 		t.Fatal("push against a 500 succeeded")
 	}
@@ -410,7 +411,7 @@ func TestStatePersistence(t *testing.T) {
 		t.Fatal(err)
 	}
 	e = open()
-	if err := e.sink.Push(ctx, batch(t, counterText(111, 9))); err != nil {
+	if err := e.sink.Push(ctx, mkBatch(t, counterText(111, 9))); err != nil {
 		t.Fatal(err)
 	}
 	got := strings.Join(stripTS(fake.Lines()), "\n")
@@ -445,7 +446,7 @@ func TestPushTimestamps(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := dtfake.New(token)
 			e := newEnv(t, fake, dynatrace.Options{Token: token})
-			b := batch(t, gauges(1))
+			b := mkBatch(t, gauges(1))
 			b.Start = time.Now().Add(-tc.age)
 			if err := e.sink.Push(context.Background(), b); err != nil {
 				t.Fatal(err)
@@ -468,7 +469,7 @@ func TestOneAgentAnswerSpellings(t *testing.T) {
 			fake := dtfake.New("")
 			fake.OKField = field
 			e := newEnv(t, fake, dynatrace.Options{})
-			if err := e.sink.Push(context.Background(), batch(t, gauges(4))); err != nil {
+			if err := e.sink.Push(context.Background(), mkBatch(t, gauges(4))); err != nil {
 				t.Fatal(err)
 			}
 			var m dto.Metric
@@ -485,9 +486,9 @@ func TestOneAgentAnswerSpellings(t *testing.T) {
 func TestPushConcurrent(t *testing.T) {
 	fake := dtfake.New(token)
 	e := newEnv(t, fake, dynatrace.Options{Token: token, StateFile: filepath.Join(t.TempDir(), "state.json")})
-	batches := make([]*sink.Batch, 8)
+	batches := make([]*batch.Batch, 8)
 	for i := range batches {
-		batches[i] = batch(t, counterText(float64(i)*10, 1)+gauges(20))
+		batches[i] = mkBatch(t, counterText(float64(i)*10, 1)+gauges(20))
 	}
 	var wg sync.WaitGroup
 	for _, b := range batches {

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/push"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/sink"
 )
 
@@ -148,7 +149,7 @@ func (s *Sink) Name() string { return s.o.Name }
 // with what the group already holds, and a batch the push library refuses
 // to send (a metric with a job or grouping label) are sink.Permanent;
 // network errors, timeouts and 5xx answers are not.
-func (s *Sink) Push(ctx context.Context, b *sink.Batch) error {
+func (s *Sink) Push(ctx context.Context, b *batch.Batch) error {
 	job := s.o.Job
 	if job == "" {
 		job = b.Job
@@ -281,7 +282,7 @@ func hasTimestamp(mf *dto.MetricFamily) bool {
 }
 
 // methodFor is the sink's configured method, else the batch's, else PUT.
-func (s *Sink) methodFor(b *sink.Batch) string {
+func (s *Sink) methodFor(b *batch.Batch) string {
 	m := s.method
 	if m == "" {
 		m = strings.ToLower(b.PushMethod)

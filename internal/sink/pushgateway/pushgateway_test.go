@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/sink"
 	"github.com/metricwrap/metricwrap/internal/testenv"
 )
@@ -59,9 +60,9 @@ func newSink(t *testing.T, o Options) *Sink {
 	return s
 }
 
-func batch(t *testing.T, job, text string) *sink.Batch {
+func mkBatch(t *testing.T, job, text string) *batch.Batch {
 	t.Helper()
-	return &sink.Batch{ID: "1", Job: job, Families: families(t, text), Start: time.Now()}
+	return &batch.Batch{ID: "1", Job: job, Families: families(t, text), Start: time.Now()}
 }
 
 // group is testenv's view of one grouping key.
@@ -143,7 +144,7 @@ u 42 1700000000000
 	}
 	grouping := map[string]string{"instance": "host-1"}
 	s := newSink(t, Options{URL: gw.Addr, Grouping: grouping}) // host:port, as --pushgateway-address
-	if err := s.Push(context.Background(), batch(t, "every", text)); err != nil {
+	if err := s.Push(context.Background(), mkBatch(t, "every", text)); err != nil {
 		t.Fatalf("Push: %v", err)
 	}
 	g := findGroup(t, readGroups(t, gw.URL), map[string]string{"job": "every", "instance": "host-1"})
@@ -210,11 +211,11 @@ func TestPutReplacesGroupPostReplacesNames(t *testing.T) {
 		t.Run(tt.method, func(t *testing.T) {
 			job := "replace-" + tt.method
 			first := newSink(t, Options{URL: gw.URL, Method: MethodPut})
-			if err := first.Push(context.Background(), batch(t, job, ab)); err != nil {
+			if err := first.Push(context.Background(), mkBatch(t, job, ab)); err != nil {
 				t.Fatal(err)
 			}
 			second := newSink(t, Options{URL: gw.URL, Method: strings.ToUpper(tt.method)})
-			if err := second.Push(context.Background(), batch(t, job, b2)); err != nil {
+			if err := second.Push(context.Background(), mkBatch(t, job, b2)); err != nil {
 				t.Fatal(err)
 			}
 			g := findGroup(t, readGroups(t, gw.URL), map[string]string{"job": job})
@@ -249,7 +250,7 @@ func TestGroupingValues(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newSink(t, Options{URL: gw.URL, Job: tt.job, Grouping: tt.grouping})
-			if err := s.Push(context.Background(), batch(t, "ignored", "# TYPE m gauge\nm 1\n")); err != nil {
+			if err := s.Push(context.Background(), mkBatch(t, "ignored", "# TYPE m gauge\nm 1\n")); err != nil {
 				t.Fatalf("Push: %v", err)
 			}
 			key := map[string]string{"job": tt.job}
@@ -266,7 +267,7 @@ func TestGroupingValues(t *testing.T) {
 
 func TestTimestampsStripped(t *testing.T) {
 	gw := testenv.StartPushgateway(t)
-	b := batch(t, "ts", "# TYPE a gauge\na 1\n# TYPE b gauge\nb{x=\"1\"} 2 1700000000000\nb{x=\"2\"} 3\n")
+	b := mkBatch(t, "ts", "# TYPE a gauge\na 1\n# TYPE b gauge\nb{x=\"1\"} 2 1700000000000\nb{x=\"2\"} 3\n")
 	s := newSink(t, Options{URL: gw.URL})
 	if err := s.Push(context.Background(), b); err != nil {
 		t.Fatalf("Push: %v", err) // the gateway answers 400 to timestamps
@@ -283,7 +284,7 @@ func TestTimestampsStripped(t *testing.T) {
 func TestInconsistentHelpIsPermanent(t *testing.T) {
 	gw := testenv.StartPushgateway(t)
 	s := newSink(t, Options{URL: gw.URL, Method: MethodPost})
-	if err := s.Push(context.Background(), batch(t, "one", "# HELP x help A\n# TYPE x gauge\nx 1\n")); err != nil {
+	if err := s.Push(context.Background(), mkBatch(t, "one", "# HELP x help A\n# TYPE x gauge\nx 1\n")); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct{ name, text string }{
@@ -292,7 +293,7 @@ func TestInconsistentHelpIsPermanent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := s.Push(context.Background(), batch(t, "two", tt.text))
+			err := s.Push(context.Background(), mkBatch(t, "two", tt.text))
 			if err == nil {
 				t.Fatal("Push succeeded, want a 400")
 			}
@@ -332,7 +333,7 @@ func TestBasicAuthRealGateway(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newSink(t, Options{URL: tt.url, Username: tt.user, Password: tt.pwd})
-			err := s.Push(context.Background(), batch(t, "auth", "# TYPE m gauge\nm 1\n"))
+			err := s.Push(context.Background(), mkBatch(t, "auth", "# TYPE m gauge\nm 1\n"))
 			if tt.ok {
 				if err != nil {
 					t.Fatalf("Push: %v", err)
@@ -375,7 +376,7 @@ func TestErrorsByStatus(t *testing.T) {
 			}))
 			defer srv.Close()
 			s := newSink(t, Options{URL: srv.URL, Password: "hunter2-secret", Username: "u"})
-			err := s.Push(context.Background(), batch(t, "j", "# TYPE m gauge\nm 1\n"))
+			err := s.Push(context.Background(), mkBatch(t, "j", "# TYPE m gauge\nm 1\n"))
 			if err == nil {
 				t.Fatal("Push succeeded")
 			}
@@ -420,7 +421,7 @@ func TestRequestShape(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newSink(t, tt.o)
-			if err := s.Push(context.Background(), batch(t, "j", "# TYPE m gauge\nm 1\n")); err != nil {
+			if err := s.Push(context.Background(), mkBatch(t, "j", "# TYPE m gauge\nm 1\n")); err != nil {
 				t.Fatal(err)
 			}
 			r := <-got
@@ -443,12 +444,12 @@ func TestPermanentBeforeSending(t *testing.T) {
 	tests := []struct {
 		name string
 		o    Options
-		b    *sink.Batch
+		b    *batch.Batch
 	}{
-		{"job label", Options{URL: srv.URL}, batch(t, "j", "# TYPE m gauge\nm{job=\"x\"} 1\n")},
+		{"job label", Options{URL: srv.URL}, mkBatch(t, "j", "# TYPE m gauge\nm{job=\"x\"} 1\n")},
 		{"grouping label", Options{URL: srv.URL, Grouping: map[string]string{"zone": "a"}},
-			batch(t, "j", "# TYPE m gauge\nm{zone=\"b\"} 1\n")},
-		{"no job", Options{URL: srv.URL}, batch(t, "", "# TYPE m gauge\nm 1\n")},
+			mkBatch(t, "j", "# TYPE m gauge\nm{zone=\"b\"} 1\n")},
+		{"no job", Options{URL: srv.URL}, mkBatch(t, "", "# TYPE m gauge\nm 1\n")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -463,7 +464,7 @@ func TestPermanentBeforeSending(t *testing.T) {
 func TestUnreachableIsRetryable(t *testing.T) {
 	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)) // closed a moment ago
 	s := newSink(t, Options{URL: "http://pusher:topsecret@" + addr, Timeout: 5 * time.Second})
-	err := s.Push(context.Background(), batch(t, "j", "# TYPE m gauge\nm 1\n"))
+	err := s.Push(context.Background(), mkBatch(t, "j", "# TYPE m gauge\nm 1\n"))
 	if err == nil {
 		t.Fatal("Push to a closed port succeeded")
 	}
@@ -488,7 +489,7 @@ func TestContextCancelled(t *testing.T) {
 	s := newSink(t, Options{URL: srv.URL})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Push(ctx, batch(t, "j", "# TYPE m gauge\nm 1\n")) }()
+	go func() { done <- s.Push(ctx, mkBatch(t, "j", "# TYPE m gauge\nm 1\n")) }()
 	cancel()
 	err := <-done
 	if err == nil || sink.IsPermanent(err) {
@@ -531,9 +532,9 @@ func TestConcurrentPushes(t *testing.T) {
 	gw := testenv.StartPushgateway(t)
 	s := newSink(t, Options{URL: gw.URL, Job: "conc", Method: MethodPost})
 	const pushers = 8
-	var batches []*sink.Batch // built here: t.Fatal only on the test goroutine
+	var batches []*batch.Batch // built here: t.Fatal only on the test goroutine
 	for i := range pushers {
-		batches = append(batches, batch(t, "", fmt.Sprintf("# TYPE m_%d gauge\nm_%d %d\n", i, i, i)))
+		batches = append(batches, mkBatch(t, "", fmt.Sprintf("# TYPE m_%d gauge\nm_%d %d\n", i, i, i)))
 	}
 	var wg sync.WaitGroup
 	for i, b := range batches {

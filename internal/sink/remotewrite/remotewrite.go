@@ -23,6 +23,7 @@ import (
 
 	"github.com/golang/snappy"
 
+	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/sink"
 )
 
@@ -126,7 +127,7 @@ func (s *Sink) Name() string { return s.o.Name }
 // they already hold. A 4xx answer other than 408 and 429 (a sample out of
 // order or too old, bad credentials) is sink.Permanent; 408, 429, 5xx and
 // network errors are not.
-func (s *Sink) Push(ctx context.Context, b *sink.Batch) error {
+func (s *Sink) Push(ctx context.Context, b *batch.Batch) error {
 	start := b.Start
 	if start.IsZero() {
 		start = time.Now()

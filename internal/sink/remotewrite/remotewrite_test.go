@@ -22,6 +22,7 @@ import (
 
 	"github.com/golang/snappy"
 
+	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/sink"
 	"github.com/metricwrap/metricwrap/internal/testenv"
 )
@@ -159,7 +160,7 @@ func TestPrometheusReceivesEveryType(t *testing.T) {
 	fams := families(t, promText)
 	own := start.Add(-90 * time.Second).UnixMilli()
 	fams[1].Metric[1].TimestampMs = &own // rw_temp{Room="hall"} carries its own time
-	b := &sink.Batch{ID: "1", Job: "j", Families: fams, Start: start}
+	b := &batch.Batch{ID: "1", Job: "j", Families: fams, Start: start}
 	s := newSink(t, Options{URL: proxy.URL + "/api/v1/write", BatchSize: 4})
 	if err := s.Push(context.Background(), b); err != nil {
 		t.Fatalf("Push: %v", err)
@@ -218,7 +219,7 @@ func TestPrometheusReceivesEveryType(t *testing.T) {
 
 	t.Run("duplicate sample is permanent", func(t *testing.T) {
 		fams := families(t, "# TYPE rw_plain untyped\nrw_plain 43\n")
-		err := s.Push(context.Background(), &sink.Batch{Families: fams, Start: start})
+		err := s.Push(context.Background(), &batch.Batch{Families: fams, Start: start})
 		if err == nil {
 			t.Fatal("Prometheus accepted a second value at the same timestamp")
 		}
@@ -264,7 +265,7 @@ func TestRequestShape(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := &sink.Batch{Families: families(t, "# TYPE a gauge\na 1\n# TYPE b counter\nb 2\n"), Start: time.Now()}
+			b := &batch.Batch{Families: families(t, "# TYPE a gauge\na 1\n# TYPE b counter\nb 2\n"), Start: time.Now()}
 			if err := newSink(t, tt.o).Push(context.Background(), b); err != nil {
 				t.Fatal(err)
 			}
@@ -280,7 +281,7 @@ func TestEmptyBatchSendsNothing(t *testing.T) {
 		t.Error("unexpected request")
 	}))
 	defer srv.Close()
-	if err := newSink(t, Options{URL: srv.URL}).Push(context.Background(), &sink.Batch{}); err != nil {
+	if err := newSink(t, Options{URL: srv.URL}).Push(context.Background(), &batch.Batch{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -307,7 +308,7 @@ func TestErrorsByStatus(t *testing.T) {
 			}))
 			defer srv.Close()
 			s := newSink(t, Options{URL: srv.URL, Username: "u", Password: "hunter2-secret"})
-			err := s.Push(context.Background(), &sink.Batch{Families: families(t, "# TYPE a gauge\na 1\n")})
+			err := s.Push(context.Background(), &batch.Batch{Families: families(t, "# TYPE a gauge\na 1\n")})
 			if err == nil {
 				t.Fatal("Push succeeded")
 			}
@@ -339,7 +340,7 @@ func TestStopsAtFirstFailure(t *testing.T) {
 	}))
 	defer srv.Close()
 	text := "# TYPE m gauge\nm{i=\"1\"} 1\nm{i=\"2\"} 1\nm{i=\"3\"} 1\nm{i=\"4\"} 1\nm{i=\"5\"} 1\n"
-	err := newSink(t, Options{URL: srv.URL, BatchSize: 2}).Push(context.Background(), &sink.Batch{Families: families(t, text)})
+	err := newSink(t, Options{URL: srv.URL, BatchSize: 2}).Push(context.Background(), &batch.Batch{Families: families(t, text)})
 	if err == nil || sink.IsPermanent(err) {
 		t.Fatalf("err = %v, want a retryable error", err)
 	}
@@ -354,7 +355,7 @@ func TestStopsAtFirstFailure(t *testing.T) {
 func TestUnreachableIsRetryable(t *testing.T) {
 	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)) // closed a moment ago
 	s := newSink(t, Options{URL: "http://u:topsecret@" + addr + "/api/v1/write", Timeout: 5 * time.Second})
-	err := s.Push(context.Background(), &sink.Batch{Families: families(t, "# TYPE a gauge\na 1\n")})
+	err := s.Push(context.Background(), &batch.Batch{Families: families(t, "# TYPE a gauge\na 1\n")})
 	if err == nil {
 		t.Fatal("Push to a closed port succeeded")
 	}
@@ -418,10 +419,10 @@ func TestConcurrentPushes(t *testing.T) {
 	defer srv.Close()
 	s := newSink(t, Options{URL: srv.URL, BatchSize: 3})
 	const pushers = 8
-	var batches []*sink.Batch // built here: t.Fatal only on the test goroutine
+	var batches []*batch.Batch // built here: t.Fatal only on the test goroutine
 	for i := range pushers {
 		text := fmt.Sprintf("# TYPE m gauge\nm{p=\"%d\",i=\"1\"} 1\nm{p=\"%d\",i=\"2\"} 2\n# TYPE n counter\nn{p=\"%d\"} 3\n", i, i, i)
-		batches = append(batches, &sink.Batch{Families: families(t, text), Start: time.UnixMilli(int64(1000 + i))})
+		batches = append(batches, &batch.Batch{Families: families(t, text), Start: time.UnixMilli(int64(1000 + i))})
 	}
 	var wg sync.WaitGroup
 	for i, b := range batches {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/metricwrap/metricwrap/internal/sink"
+	"github.com/metricwrap/metricwrap/internal/batch"
 )
 
 // maxSegment caps the exporter and id parts of a key, far below S3's
@@ -22,7 +22,7 @@ type objectKeys struct {
 
 // keysFor derives the keys from the batch alone (prefix is clean), so
 // that redelivering a batch overwrites what an earlier attempt wrote.
-func keysFor(prefix string, b *sink.Batch) objectKeys {
+func keysFor(prefix string, b *batch.Batch) objectKeys {
 	start := b.Start.UTC()
 	base := start.Format(time.RFC3339)
 	if b.ID != "" {
@@ -103,7 +103,7 @@ type record struct {
 
 // newRecord encodes the record of b; maps are never null, so readers
 // need not check.
-func newRecord(b *sink.Batch, promKey string) ([]byte, error) {
+func newRecord(b *batch.Batch, promKey string) ([]byte, error) {
 	r := record{
 		ID:              b.ID,
 		Exporter:        b.Exporter,

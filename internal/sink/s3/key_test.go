@@ -8,7 +8,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/metricwrap/metricwrap/internal/sink"
+	"github.com/metricwrap/metricwrap/internal/batch"
 )
 
 func TestKeysFor(t *testing.T) {
@@ -36,7 +36,7 @@ func TestKeysFor(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := keysFor(prefix, &sink.Batch{ID: tt.id, Exporter: tt.exporter, Start: start})
+			got := keysFor(prefix, &batch.Batch{ID: tt.id, Exporter: tt.exporter, Start: start})
 			if got.Prom != tt.want {
 				t.Errorf("prom key = %q, want %q", got.Prom, tt.want)
 			}
@@ -105,7 +105,7 @@ func TestCleanPrefix(t *testing.T) {
 
 func TestNewRecord(t *testing.T) {
 	gauge := dto.MetricType_GAUGE
-	b := &sink.Batch{
+	b := &batch.Batch{
 		ID: "r7", Exporter: "dummy", Job: "DummyExporter",
 		Start:    time.Date(2024, 3, 7, 22, 4, 5, 0, time.UTC),
 		Duration: 1500 * time.Millisecond, ExitCode: 2, Error: "exit status 2",

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/common/model"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/sink"
 	"github.com/metricwrap/metricwrap/internal/testenv"
 )
@@ -185,9 +186,9 @@ func parseText(t *testing.T, text []byte) []*dto.MetricFamily {
 	return fams
 }
 
-func testBatch(t *testing.T, id string) *sink.Batch {
+func testBatch(t *testing.T, id string) *batch.Batch {
 	t.Helper()
-	return &sink.Batch{
+	return &batch.Batch{
 		ID: id, Exporter: "dummy", Job: "DummyExporter",
 		Params:   map[string]string{"target": "core-sw01"},
 		Labels:   map[string]string{"ci_platform": "keptn"},

@@ -22,6 +22,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/exposition"
 	"github.com/metricwrap/metricwrap/internal/sink"
 )
@@ -178,7 +179,7 @@ func (s *Sink) Name() string { return s.o.Name }
 // duplicates. Answers that retrying cannot change (access denied, bad
 // credentials, no such bucket, other 4xx) are sink.Permanent; network
 // errors, timeouts, throttling and 5xx are not.
-func (s *Sink) Push(ctx context.Context, b *sink.Batch) error {
+func (s *Sink) Push(ctx context.Context, b *batch.Batch) error {
 	if s.o.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.o.Timeout)
