@@ -57,7 +57,7 @@ func runRunner(t *testing.T, exportersDir, name string, debug bool, args ...stri
 	metricsFile := filepath.Join(outDir, "metrics.prom")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, py, append(RunnerArgs(runner, exportersDir, name, debug), args...)...)
+	cmd := exec.CommandContext(ctx, py, append(runnerArgs(runner, exportersDir, name, debug), args...)...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "METRICS_FILE=" + metricsFile}
 	cmd.Dir = t.TempDir()
 	var stdout, stderr bytes.Buffer
@@ -75,6 +75,16 @@ func runRunner(t *testing.T, exportersDir, name string, debug bool, args ...stri
 		r.metrics = string(data)
 	}
 	return r
+}
+
+// runnerArgs is the runner's command line as metricwrap builds it (the
+// exporter kind's RunnerArgs; that package imports this one).
+func runnerArgs(runner, exportersDir, name string, debug bool) []string {
+	args := []string{runner, "--exporters-dir", exportersDir, "--exporter", name}
+	if debug {
+		args = append(args, "--debug")
+	}
+	return append(args, "--")
 }
 
 // writeTree creates files (path relative to root -> content) under root.

@@ -20,7 +20,7 @@ import (
 	"github.com/metricwrap/metricwrap/internal/config"
 	"github.com/metricwrap/metricwrap/internal/delivery"
 	"github.com/metricwrap/metricwrap/internal/exporter"
-	"github.com/metricwrap/metricwrap/internal/pyworker"
+	"github.com/metricwrap/metricwrap/internal/exporter/python"
 	"github.com/metricwrap/metricwrap/internal/schedule"
 	"github.com/metricwrap/metricwrap/internal/server"
 )
@@ -65,7 +65,7 @@ type daemon struct {
 	g         *globals
 	reg       *prometheus.Registry
 	runs      *prometheus.CounterVec
-	poolStats *pyworker.Metrics
+	poolStats *python.Metrics
 	srv       *server.Server
 	mu        sync.Mutex
 	cur       *generation
@@ -75,7 +75,7 @@ type daemon struct {
 // workers, sinks, scheduler and spool flusher.
 type generation struct {
 	set   *exporter.Set
-	pool  *pyworker.Pool
+	pool  *python.Pool
 	deliv *delivery.Delivery
 	sched *schedule.Scheduler
 	// stopFlush ends the periodic spool flush; flushed closes after it.
@@ -97,7 +97,7 @@ func (c *serveCmd) execute(g *globals) int {
 		}
 	}
 	reg := prometheus.NewRegistry()
-	d := &daemon{g: g, reg: reg, runs: schedule.NewRunsCounter(), poolStats: pyworker.NewMetrics()}
+	d := &daemon{g: g, reg: reg, runs: schedule.NewRunsCounter(), poolStats: python.NewMetrics()}
 	reg.MustRegister(d.runs, d.poolStats)
 	// The server comes first: scheduled runs go through it (its run limit,
 	// in-flight gauge and history), and the first generation schedules.
@@ -189,7 +189,7 @@ func (d *daemon) next() (*config.Config, *exporter.Set, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	pool := pyworker.NewPool(pyworker.Options{Logger: d.g.logger, Metrics: d.poolStats})
+	pool := python.NewPool(python.Options{Logger: d.g.logger, Metrics: d.poolStats})
 	set, err := buildExporters(d.g, cfg, name, pool)
 	if err == nil {
 		err = schedule.Check(set)

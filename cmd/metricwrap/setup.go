@@ -12,6 +12,7 @@ import (
 	"github.com/metricwrap/metricwrap/internal/config"
 	"github.com/metricwrap/metricwrap/internal/exporter"
 	_ "github.com/metricwrap/metricwrap/internal/exporter/builtin" // every built-in registers itself
+	"github.com/metricwrap/metricwrap/internal/exporter/python"
 )
 
 //go:embed default.yml
@@ -30,21 +31,17 @@ func loadConfig(g *globals) (*config.Config, string, error) {
 	return cfg, g.configFile, err
 }
 
-// buildExporters makes the exporter set of cfg; warm, when not nil, runs
+// buildExporters makes the exporter set of cfg; pool, when not nil, runs
 // Python class exporters from warm workers (serve only). With the embedded
 // default config, the user's own exporters win over its built-ins.
-func buildExporters(g *globals, cfg *config.Config, name string, warm exporter.WarmRunner) (*exporter.Set, error) {
-	o := exporter.BuildOptions{
+func buildExporters(g *globals, cfg *config.Config, name string, pool *python.Pool) (*exporter.Set, error) {
+	return exporter.Build(cfg, exporter.BuildOptions{
 		ConfigFile:    name,
 		ExportersDir:  g.exportersDir,
-		Python:        exporter.DefaultPython(cfg.Global.Python),
+		Python:        python.New(cfg.Global.Python, pool),
 		DiscoveredWin: name == defaultConfigName,
 		Logger:        g.logger,
-	}
-	if warm != nil {
-		o.Warm = warm
-	}
-	return exporter.Build(cfg, o)
+	})
 }
 
 // newLogger is the logger of the compatibility form: info, or debug with

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -18,7 +17,6 @@ import (
 	"github.com/metricwrap/metricwrap/internal/config"
 	"github.com/metricwrap/metricwrap/internal/exposition"
 	"github.com/metricwrap/metricwrap/internal/runner"
-	"github.com/metricwrap/metricwrap/python"
 )
 
 // BuildOptions are what Build needs besides the config.
@@ -28,12 +26,9 @@ type BuildOptions struct {
 	// ExportersDir overrides the config's exporters_dir (--exporters.dir).
 	// When both are empty, ./exporters is used if it exists.
 	ExportersDir string
-	// Python finds the interpreter and the bundled runner for Python
-	// exporters, on first use; nil disables Python class exporters.
-	Python PythonFinder
-	// Warm, when set, runs Python class exporters from warm workers
-	// (serve only); an exporter's `warm: false` opts out.
-	Warm WarmRunner
+	// Python makes Python class exporters and picks the interpreter for
+	// commands that run python3; nil disables Python class exporters.
+	Python PythonKind
 	// DiscoveredWin lets discovered exporters replace configured ones of
 	// the same name (for the embedded default config).
 	DiscoveredWin bool
@@ -44,12 +39,16 @@ type BuildOptions struct {
 	Logger *slog.Logger
 }
 
-// PythonFinder resolves, once, what Python exporters run with.
-type PythonFinder interface {
+// PythonKind is the python exporter kind, implemented by
+// internal/exporter/python so that this package starts no Python itself.
+// It must be safe for concurrent use.
+type PythonKind interface {
 	// Interpreter returns a python3 that can import prometheus_client.
 	Interpreter() (string, error)
-	// Runner returns the path of the bundled runner script.
-	Runner() (string, error)
+	// New returns the exporter that runs module file (DIR/NAME.py or
+	// DIR/NAME/NAME.py) with c's name, job, params and run settings; warm
+	// is the exporter's `warm` setting, nil when not set.
+	New(c ProcessConfig, file string, warm *bool) Exporter
 }
 
 // Build makes the exporter set a config describes: the configured exporters
@@ -169,23 +168,14 @@ func fromConfig(name string, ec *config.ExporterConfig, cfg *config.Config, o Bu
 			job = dj.DefaultJob()
 		}
 		entry.Exporter = &builtinExporter{name: name, job: job, timeout: entry.Timeout, b: b, params: params}
-	case config.KindCommand, config.KindPython:
-		pe := &processExporter{name: name, kind: ec.Kind(), job: job, params: params, spec: runnerSpec(name, ec, g, o)}
-		if ec.Kind() == config.KindCommand {
-			pe.argv = commandArgv(ec.Command, o.Python)
-		} else {
-			pe.argv = pythonArgv(ec.Python, o.Python)
-			if pe.spec.Dir == "" {
-				pe.spec.Dir = pythonWorkDir(ec.Python)
-			}
-			if ec.Job == "" {
-				pe.job = pythonJob(ec.Python)
-			}
-		}
-		entry.Exporter = pe
-		if ec.Kind() == config.KindPython {
-			entry.Exporter = warmed(pe, ec.Python, ec.Warm, o.Warm)
-		}
+	case config.KindCommand:
+		entry.Exporter = NewProcess(ProcessConfig{
+			Name: name, Kind: KindCommand, Job: job, Params: params,
+			Argv: commandArgv(ec.Command, o.Python), Spec: runnerSpec(name, ec, g, o),
+		})
+	case config.KindPython:
+		pc := ProcessConfig{Name: name, Kind: KindPython, Job: ec.Job, Params: params, Spec: runnerSpec(name, ec, g, o)}
+		entry.Exporter = newPython(o.Python, pc, ec.Python, ec.Warm)
 	case config.KindScrape:
 		if ec.Options.Kind != 0 {
 			return nil, fmt.Errorf("%s:%d: exporters.%s.options: a scrape exporter takes no options", o.ConfigFile, ec.Options.Line, name)
@@ -258,7 +248,7 @@ func runnerSpec(name string, ec *config.ExporterConfig, g *config.GlobalConfig, 
 // literally python3 (or python) runs under the interpreter metricwrap picks
 // for Python exporters (SPEC 2.3), since the first python3 on PATH may lack
 // prometheus_client; when none is found the name is used as written.
-func commandArgv(command []string, py PythonFinder) func(bool) (string, []string, error) {
+func commandArgv(command []string, py PythonKind) func(bool) (string, []string, error) {
 	prog, args := command[0], command[1:]
 	return func(bool) (string, []string, error) {
 		if py != nil && (prog == "python3" || prog == "python") {
@@ -270,84 +260,16 @@ func commandArgv(command []string, py PythonFinder) func(bool) (string, []string
 	}
 }
 
-// pythonArgv runs a module of the original layout (DIR/NAME.py or
-// DIR/NAME/NAME.py) through the bundled runner.
-func pythonArgv(file string, py PythonFinder) func(bool) (string, []string, error) {
-	dir, name, splitErr := python.Split(file)
-	if abs, err := filepath.Abs(dir); err == nil {
-		// The child runs in pythonWorkDir, so a relative path would point
-		// elsewhere.
-		dir = abs
-	}
-	return func(debug bool) (string, []string, error) {
-		if splitErr != nil {
-			return "", nil, splitErr
-		}
-		if py == nil {
+// newPython makes a python exporter through py, or one whose runs say
+// why Python is not available.
+func newPython(py PythonKind, c ProcessConfig, file string, warm *bool) Exporter {
+	if py == nil {
+		c.Argv = func(bool) (string, []string, error) {
 			return "", nil, errors.New("python exporters are not available here")
 		}
-		interp, err := py.Interpreter()
-		if err != nil {
-			return "", nil, err
-		}
-		script, err := py.Runner()
-		if err != nil {
-			return "", nil, err
-		}
-		return interp, python.RunnerArgs(script, dir, name, debug), nil
+		return NewProcess(c)
 	}
-}
-
-// pythonWorkDir is where a Python class exporter runs: the parent of its
-// exporters directory, as the original tool ran every exporter from its
-// checkout's root, so exporters that open relative paths keep working.
-func pythonWorkDir(file string) string {
-	dir, _, err := python.Split(file)
-	if err != nil {
-		return ""
-	}
-	abs, err := filepath.Abs(filepath.Dir(dir))
-	if err != nil {
-		return ""
-	}
-	return abs
-}
-
-// pythonJob is the job_name a Python class exporter sets, as the original
-// tool pushed under it; it is read from the source, never by running it.
-func pythonJob(file string) string {
-	src, err := os.ReadFile(file)
-	if err != nil {
-		return python.DefaultJobName
-	}
-	return python.JobName(src)
-}
-
-// DefaultPython finds the interpreter (explicit, else METRICWRAP_PYTHON,
-// else the first python3 on PATH that imports prometheus_client) and
-// installs the bundled runner in the user's cache directory, each on first
-// use only.
-func DefaultPython(explicit string) PythonFinder { return &pythonFinder{explicit: explicit} }
-
-type pythonFinder struct {
-	explicit string
-	once     sync.Once
-	runner   string
-	err      error
-}
-
-func (p *pythonFinder) Interpreter() (string, error) { return python.FindInterpreter(p.explicit) }
-
-func (p *pythonFinder) Runner() (string, error) {
-	p.once.Do(func() {
-		dir, err := python.DefaultDir()
-		if err != nil {
-			p.err = err
-			return
-		}
-		p.runner, p.err = python.Install(dir)
-	})
-	return p.runner, p.err
+	return py.New(c, file, warm)
 }
 
 // discovered makes an exporter of a file found in the exporters directory,
@@ -355,28 +277,25 @@ func (p *pythonFinder) Runner() (string, error) {
 func discovered(f Found, cfg *config.Config, o BuildOptions) *Entry {
 	ec := &config.ExporterConfig{Output: config.OutputFile}
 	g := &cfg.Global
-	pe := &processExporter{name: f.Name, job: f.Name, params: OpenParams(), spec: runnerSpec(f.Name, ec, g, o)}
-	var e Exporter = pe
+	c := ProcessConfig{Name: f.Name, Kind: KindCommand, Job: f.Name, Params: OpenParams(), Spec: runnerSpec(f.Name, ec, g, o)}
+	var e Exporter
 	switch {
 	case f.Class:
-		pe.kind = KindPython
-		pe.job = pythonJob(f.Path)
-		pe.argv = pythonArgv(f.Path, o.Python)
-		pe.spec.Dir = pythonWorkDir(f.Path)
-		e = warmed(pe, f.Path, nil, o.Warm)
+		c.Kind, c.Job = KindPython, ""
+		e = newPython(o.Python, c, f.Path, nil)
 	case filepath.Ext(f.Path) == ".py":
-		pe.kind = KindCommand
-		pe.argv = commandArgv([]string{"python3", f.Path}, o.Python)
+		c.Argv = commandArgv([]string{"python3", f.Path}, o.Python)
+		e = NewProcess(c)
 	case filepath.Ext(f.Path) == ".sh":
-		pe.kind = KindCommand
-		pe.argv = commandArgv([]string{"/bin/sh", f.Path}, nil)
+		c.Argv = commandArgv([]string{"/bin/sh", f.Path}, nil)
+		e = NewProcess(c)
 	default:
-		pe.kind = KindCommand
 		abs, err := filepath.Abs(f.Path)
 		if err != nil {
 			abs = f.Path
 		}
-		pe.argv = commandArgv([]string{abs}, nil)
+		c.Argv = commandArgv([]string{abs}, nil)
+		e = NewProcess(c)
 	}
 	return &Entry{Exporter: e, Timeout: ec.EffectiveTimeout(g), Source: f.Path}
 }

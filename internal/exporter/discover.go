@@ -8,7 +8,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/metricwrap/metricwrap/python"
+	"regexp"
 )
 
 // Found is an exporter discovered in the exporters directory.
@@ -129,7 +129,7 @@ func inspect(path, name, ext string) (Found, bool) {
 		if err != nil {
 			return Found{}, false
 		}
-		return Found{Name: name, Path: path, Class: python.IsExporterModule(data)}, true
+		return Found{Name: name, Path: path, Class: exporterClassRE.Match(data)}, true
 	case ".sh":
 		return Found{Name: name, Path: path}, true
 	case "":
@@ -143,3 +143,6 @@ func inspect(path, name, ext string) (Found, bool) {
 	}
 	return Found{}, false
 }
+
+// exporterClassRE matches a class derived from Exporter.
+var exporterClassRE = regexp.MustCompile(`(?m)^class\s+\w+\s*\([^)]*Exporter[^)]*\)\s*:`)

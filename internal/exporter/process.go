@@ -11,33 +11,47 @@ import (
 	"github.com/metricwrap/metricwrap/internal/runner"
 )
 
-// processExporter runs a child process per request through the runner: the
-// command kind, and the python kind (the bundled runner under an
-// interpreter). Arguments are the configured ones, then checked parameters
-// passed as arguments, then the request's extra Args.
-type processExporter struct {
+// Process runs a child process per request through the runner: the command
+// kind, and the base of the python kind (internal/exporter/python, which
+// runs the bundled runner under an interpreter, cold or warm). Arguments
+// are the configured ones, then checked parameters passed as arguments,
+// then the request's extra Args.
+type Process struct {
 	name, kind, job string
 	params          Params
-	// argv returns the program and its leading arguments for one run; the
+	argv            func(debug bool) (path string, args []string, err error)
+	spec            runner.Spec
+}
+
+// ProcessConfig is what a Process is made of.
+type ProcessConfig struct {
+	Name, Kind, Job string
+	Params          Params
+	// Argv returns the program and its leading arguments for one run; the
 	// python kind resolves its interpreter here, lazily, so a machine
 	// without Python still serves every other exporter.
-	argv func(debug bool) (path string, args []string, err error)
-	// spec holds what is the same for every run.
-	spec runner.Spec
+	Argv func(debug bool) (path string, args []string, err error)
+	// Spec holds what is the same for every run.
+	Spec runner.Spec
 }
 
-func (e *processExporter) Name() string   { return e.name }
-func (e *processExporter) Kind() string   { return e.kind }
-func (e *processExporter) Job() string    { return e.job }
-func (e *processExporter) Params() Params { return e.params }
-
-func (e *processExporter) Run(ctx context.Context, req *Request) (*Result, error) {
-	return e.runWith(ctx, req, runner.Run)
+// NewProcess returns the exporter c describes.
+func NewProcess(c ProcessConfig) *Process {
+	return &Process{name: c.Name, kind: c.Kind, job: c.Job, params: c.Params, argv: c.Argv, spec: c.Spec}
 }
 
-// runWith is processExporter.Run with the runner given: the same spec from
-// the request, the same Result and error mapping.
-func (e *processExporter) runWith(ctx context.Context, req *Request, run func(context.Context, runner.Spec) (*runner.Result, error)) (*Result, error) {
+func (e *Process) Name() string   { return e.name }
+func (e *Process) Kind() string   { return e.kind }
+func (e *Process) Job() string    { return e.job }
+func (e *Process) Params() Params { return e.params }
+
+func (e *Process) Run(ctx context.Context, req *Request) (*Result, error) {
+	return e.RunWith(ctx, req, runner.Run)
+}
+
+// RunWith is Run with the runner given (a warm worker's, for the python
+// kind): the same spec from the request, the same Result and error mapping.
+func (e *Process) RunWith(ctx context.Context, req *Request, run func(context.Context, runner.Spec) (*runner.Result, error)) (*Result, error) {
 	path, args, err := e.argv(req.Debug)
 	if err != nil {
 		return &Result{Start: time.Now()}, fmt.Errorf("%w: %w", ErrFailed, err)

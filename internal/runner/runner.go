@@ -1,4 +1,6 @@
-// Package runner is the only place in metricwrap that starts processes. It
+// Package runner is the only place in metricwrap that starts processes:
+// each run of an exporter (Run, RunLaunched) and the long-lived children
+// metricwrap talks to (StartService: warm Python workers). For runs it
 // implements the child-process contract of SPEC 2.2: no shell, a process
 // group of its own, a minimal environment, a private 0700 directory holding
 // METRICS_FILE, a timeout that signals the whole group (SIGTERM, then SIGKILL

@@ -1,4 +1,4 @@
-package pyworker
+package python
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 
 	"github.com/metricwrap/metricwrap/internal/runner"
 	"github.com/metricwrap/metricwrap/internal/testenv"
-	"github.com/metricwrap/metricwrap/python"
+	bundle "github.com/metricwrap/metricwrap/python"
 )
 
 func TestMain(m *testing.M) {
@@ -56,7 +56,7 @@ func newFixture(t testing.TB, files map[string]string) *fixture {
 	for name, content := range files {
 		f.write(t, name, content)
 	}
-	r, err := python.Install(t.TempDir())
+	r, err := bundle.Install(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func (f *fixture) spec(name string, args ...string) runner.Spec {
 	return runner.Spec{
 		Name:      name,
 		Path:      f.python,
-		Args:      append(python.RunnerArgs(f.runner, f.dir, name, false), args...),
+		Args:      append(RunnerArgs(f.runner, f.dir, name, false), args...),
 		Dir:       f.root,
 		Timeout:   20 * time.Second,
 		KillGrace: 300 * time.Millisecond,

@@ -1,4 +1,4 @@
-package pyworker
+package python
 
 import (
 	"bufio"
@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -37,7 +36,7 @@ var errWorkerLost = errors.New("the python worker running it died")
 type worker struct {
 	key     Key
 	log     *slog.Logger
-	cmd     *exec.Cmd
+	svc     *runner.Service
 	conn    *net.UnixConn
 	started time.Time
 	stamps  []fileStamp
@@ -53,7 +52,6 @@ type worker struct {
 
 	dead     chan struct{} // closed once the worker is gone
 	deadOnce sync.Once
-	exited   chan struct{} // closed once the process is reaped
 }
 
 // call is one run in flight in the worker.
@@ -79,19 +77,15 @@ func startWorker(key Key, names []string, log *slog.Logger) (*worker, error) {
 	}
 	conn := fc.(*net.UnixConn)
 
-	args := append([]string{key.Python, key.Runner, "--worker", "--exporters-dir", key.ExportersDir, "--"}, names...)
-	cmd := &exec.Cmd{
-		Path:        key.Python,
-		Args:        args,
-		Env:         runner.BaseEnv(),
-		Dir:         filepath.Dir(key.ExportersDir),
-		ExtraFiles:  []*os.File{theirs}, // fd 3
-		Stdout:      &logWriter{log: log, level: slog.LevelInfo, stream: "stdout"},
-		Stderr:      &logWriter{log: log, level: slog.LevelWarn, stream: "stderr"},
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
-		WaitDelay:   time.Second,
-	}
-	err = cmd.Start()
+	svc, err := runner.StartService(runner.ServiceSpec{
+		Path:       key.Python,
+		Args:       append([]string{key.Runner, "--worker", "--exporters-dir", key.ExportersDir, "--"}, names...),
+		Env:        runner.BaseEnv(),
+		Dir:        filepath.Dir(key.ExportersDir),
+		ExtraFiles: []*os.File{theirs}, // fd 3
+		Stdout:     &logWriter{log: log, level: slog.LevelInfo, stream: "stdout"},
+		Stderr:     &logWriter{log: log, level: slog.LevelWarn, stream: "stderr"},
+	})
 	// Only the worker may hold its end, so its death is our EOF.
 	theirs.Close()
 	if err != nil {
@@ -99,12 +93,11 @@ func startWorker(key Key, names []string, log *slog.Logger) (*worker, error) {
 		return nil, fmt.Errorf("python worker: %w", err)
 	}
 	w := &worker{
-		key: key, log: log, cmd: cmd, conn: conn, started: time.Now(), dirs: dirs,
-		calls: map[uint64]*call{}, dead: make(chan struct{}), exited: make(chan struct{}),
+		key: key, log: log, svc: svc, conn: conn, started: time.Now(), dirs: dirs,
+		calls: map[uint64]*call{}, dead: make(chan struct{}),
 	}
 	go func() {
-		_ = cmd.Wait()
-		close(w.exited)
+		<-svc.Exited()
 		w.die()
 	}()
 
@@ -172,14 +165,7 @@ func (w *worker) isDead() bool {
 func (w *worker) stop() {
 	w.conn.Close()
 	w.die()
-	t := time.NewTimer(stopGrace)
-	defer t.Stop()
-	select {
-	case <-w.exited:
-	case <-t.C:
-		_ = syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL)
-		<-w.exited
-	}
+	w.svc.Stop(stopGrace)
 }
 
 // send writes one frame, with fds attached to its first byte.

@@ -1,4 +1,4 @@
-package pyworker
+package python
 
 import (
 	"bytes"
@@ -24,7 +24,7 @@ func currentPid(p *Pool, f *fixture) int {
 	if s == nil || s.cur == nil {
 		return 0
 	}
-	return s.cur.cmd.Process.Pid
+	return s.cur.svc.Pid()
 }
 
 func waitWarm(t *testing.T, p *Pool, f *fixture) {

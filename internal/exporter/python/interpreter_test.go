@@ -46,7 +46,7 @@ func isolate(t *testing.T, fallback string, path ...string) {
 }
 
 func TestFindInterpreterSkipsPythonWithoutClient(t *testing.T) {
-	realPython := pythonForTests(t)
+	realPython := interpreter(t)
 	fake := fakePython(t, lacksClient)
 	isolate(t, filepath.Join(t.TempDir(), "none"), filepath.Dir(fake), filepath.Dir(realPython))
 
@@ -61,7 +61,7 @@ func TestFindInterpreterSkipsPythonWithoutClient(t *testing.T) {
 }
 
 func TestFindInterpreterFallback(t *testing.T) {
-	realPython := pythonForTests(t)
+	realPython := interpreter(t)
 	fake := fakePython(t, lacksClient)
 	isolate(t, realPython, filepath.Dir(fake))
 
@@ -88,7 +88,7 @@ func TestFindInterpreterNone(t *testing.T) {
 	msg := err.Error()
 	for _, want := range []string{
 		first, second, fallback,
-		"No module named 'prometheus_client'", "exit status 3",
+		"No module named 'prometheus_client'", "exit code 3",
 		"python3-prometheus-client", "pip install prometheus-client", EnvPython,
 	} {
 		if !strings.Contains(msg, want) {
@@ -106,7 +106,7 @@ func TestFindInterpreterNothingOnPath(t *testing.T) {
 }
 
 func TestFindInterpreterExplicit(t *testing.T) {
-	realPython := pythonForTests(t)
+	realPython := interpreter(t)
 	fake := fakePython(t, lacksClient)
 
 	tests := []struct {
@@ -142,7 +142,7 @@ func TestFindInterpreterExplicit(t *testing.T) {
 }
 
 func TestFindInterpreterCachesAndResolvesShims(t *testing.T) {
-	realPython := pythonForTests(t)
+	realPython := interpreter(t)
 	counter := filepath.Join(t.TempDir(), "probes")
 	shim := fakePython(t, "echo probe >> '"+counter+"'\nexec '"+realPython+"' \"$@\"")
 	isolate(t, filepath.Join(t.TempDir(), "none"), filepath.Dir(shim))

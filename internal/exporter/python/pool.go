@@ -1,26 +1,4 @@
-// Package pyworker keeps warm Python workers so Python class exporters
-// answer a scrape without paying the interpreter's start-up and the import
-// of prometheus_client on every run.
-//
-// A worker is the bundled runner (python/metricwrap_runner.py) in its
-// worker mode, one per exporters directory and interpreter. It imports
-// prometheus_client and every Python exporter of the directory once, then,
-// for each run, forks a child that does exactly what a cold run does. The
-// child is driven through runner.RunLaunched, so it gets the same private
-// METRICS_FILE directory, environment, process group, output caps, timeout
-// kill and errors as a cold run; only how it comes to exist differs.
-//
-// A worker is started on the first run that could use it and replaced when
-// a module file it imported changes; one that dies is restarted after a
-// backoff. Until a worker is ready, runs run cold, so nothing ever waits
-// for a worker.
-//
-// Caveat: module-level code of an exporter runs once, in the worker, with
-// the worker's environment (PATH, HOME, LANG, TZ only) and working
-// directory (the exporters directory's parent), not in each run. An
-// exporter whose import opens connections, starts threads, reads
-// per-exporter env or arguments, or prints, should set `warm: false`.
-package pyworker
+package python
 
 import (
 	"context"
@@ -324,10 +302,4 @@ func absDir(dir string) string {
 		return abs
 	}
 	return dir
-}
-
-// lastLine is the last non-empty line of a traceback, for a log message.
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
 }

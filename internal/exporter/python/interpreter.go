@@ -1,15 +1,16 @@
 package python
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/metricwrap/metricwrap/internal/runner"
 )
 
 // EnvPython names the variable that picks the interpreter when the
@@ -170,6 +171,8 @@ func candidates(pathEnv string) []string {
 	return out
 }
 
+var errNotFound = errors.New("executable file not found in $PATH")
+
 // lookPath is exec.LookPath against pathEnv rather than this process's
 // PATH, skipping relative entries.
 func lookPath(name, pathEnv string) (string, error) {
@@ -182,47 +185,45 @@ func lookPath(name, pathEnv string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", exec.ErrNotFound
+	return "", errNotFound
 }
 
-func probeEnv(pathEnv string) []string {
-	env := []string{"PATH=" + pathEnv}
-	for _, k := range []string{"HOME", "LANG", "TZ"} {
-		if v, ok := os.LookupEnv(k); ok {
-			env = append(env, k+"="+v)
-		}
-	}
-	return env
+func probeEnv(pathEnv string) map[string]string {
+	return map[string]string{"PATH": pathEnv}
 }
 
 // probe runs path with probeScript and returns the sys.executable it
-// printed, or why it cannot run the runner.
-func probe(path string, env []string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, path, "-c", probeScript)
-	cmd.Env = env
-	cmd.Dir = os.TempDir() // never pick up a prometheus_client from the caller's directory
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = time.Second
-	err := cmd.Run()
-	if ctx.Err() != nil {
+// printed, or why it cannot run the runner. It runs through the runner,
+// like every process metricwrap starts, so it gets a child's environment
+// (PATH, HOME, LANG, TZ) and a bound on its time.
+func probe(path string, env map[string]string) (string, error) {
+	res, err := runner.Run(context.Background(), runner.Spec{
+		Name:    "python-probe",
+		Path:    path,
+		Args:    []string{"-c", probeScript},
+		Env:     env,
+		Dir:     os.TempDir(), // never pick up a prometheus_client from the caller's directory
+		Output:  runner.OutputStdout,
+		Timeout: probeTimeout,
+	})
+	switch {
+	case errors.Is(err, runner.ErrTimeout):
 		return "", fmt.Errorf("no answer within %s", probeTimeout)
-	}
-	if err != nil {
-		if msg := lastLine(stderr.String()); msg != "" {
-			return "", fmt.Errorf("%w: %s", err, msg)
+	case errors.Is(err, runner.ErrExit):
+		if msg := lastLine(string(res.Stderr)); msg != "" {
+			return "", fmt.Errorf("exit code %d: %s", res.ExitCode, msg)
 		}
+		return "", fmt.Errorf("exit code %d", res.ExitCode)
+	case err != nil:
 		return "", err
 	}
-	return strings.TrimSpace(stdout.String()), nil
+	return strings.TrimSpace(string(res.Metrics)), nil
 }
 
 // preferReal returns resolved (the probed sys.executable) when it differs from
 // path and imports prometheus_client on its own, else path: a wrapper that
 // sets up the environment before exec'ing Python keeps being used.
-func preferReal(path, resolved string, env []string) string {
+func preferReal(path, resolved string, env map[string]string) string {
 	if resolved == "" || resolved == path || !filepath.IsAbs(resolved) {
 		return path
 	}

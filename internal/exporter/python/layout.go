@@ -1,0 +1,76 @@
+package python
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// DefaultJobName is the base class's job_name, used when an exporter does
+// not set its own.
+const DefaultJobName = "exporter"
+
+// RunnerArgs is the runner's command line (after the interpreter) for
+// exporter name in exportersDir. It ends with "--", so the caller appends
+// the exporter's arguments and none of them is ever taken for the runner's.
+func RunnerArgs(runnerPath, exportersDir, name string, debug bool) []string {
+	args := []string{runnerPath, "--exporters-dir", exportersDir, "--exporter", name}
+	if debug {
+		args = append(args, "--debug")
+	}
+	return append(args, "--")
+}
+
+// Split turns the path of an exporter module into the runner's exporters
+// directory and exporter name: DIR/NAME/NAME.py and DIR/NAME.py both give
+// (DIR, NAME), matching the runner's lookup of exporters.NAME.NAME, then
+// exporters.NAME.
+func Split(modulePath string) (exportersDir, name string, err error) {
+	base := filepath.Base(modulePath)
+	name, ok := strings.CutSuffix(base, ".py")
+	if !ok || name == "" {
+		return "", "", fmt.Errorf("python exporter %q: not a .py file", modulePath)
+	}
+	parent := filepath.Dir(modulePath)
+	if filepath.Base(parent) == name {
+		return filepath.Dir(parent), name, nil
+	}
+	return parent, name, nil
+}
+
+// workDir is where a Python class exporter runs: the parent of its
+// exporters directory, as the original tool ran every exporter from its
+// checkout's root, so exporters that open relative paths keep working.
+func workDir(exportersDir string) string {
+	abs, err := filepath.Abs(filepath.Dir(exportersDir))
+	if err != nil {
+		return ""
+	}
+	return abs
+}
+
+var jobNameRE = regexp.MustCompile(`(?m)^[ \t]+job_name\s*=\s*(?:'([^'\n]*)'|"([^"\n]*)")`)
+
+// sourceJob returns the job_name class attribute set in the source of
+// file, or DefaultJobName.
+func sourceJob(file string) string {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return DefaultJobName
+	}
+	m := jobNameRE.FindSubmatch(src)
+	if m == nil {
+		return DefaultJobName
+	}
+	if m[1] != nil {
+		return string(m[1])
+	}
+	return string(m[2])
+}
+
+// ErrNoInterpreter is returned (wrapped, with the interpreters tried and
+// why each failed) when no python3 can import prometheus_client.
+var ErrNoInterpreter = errors.New("no python3 that can import prometheus_client")
