@@ -103,6 +103,9 @@ func (e *builtinExporter) Run(ctx context.Context, req *Request) (*Result, error
 		return res, fmt.Errorf("%w: %w", ErrInvalidOutput, err)
 	}
 	res.Families = fams
+	if err := requireMetrics(fams, "the built-in collected no metric"); err != nil {
+		return res, err
+	}
 	if !req.Debug {
 		return res, nil
 	}

@@ -32,6 +32,10 @@ var (
 	ErrInvalidOutput = errors.New("invalid exposition")
 	// ErrOutputTooLarge: the exporter wrote more than max_output_bytes.
 	ErrOutputTooLarge = errors.New("exporter output too large")
+	// ErrNoMetrics: the run ended well but produced no sample at all. It is
+	// a failure, never an empty result, so that no push replaces a
+	// Pushgateway group (or anything else) with nothing.
+	ErrNoMetrics = errors.New("no metrics")
 )
 
 // Request is one run of an exporter.

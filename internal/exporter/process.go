@@ -88,7 +88,7 @@ func (e *Process) RunWith(ctx context.Context, req *Request, run func(context.Co
 		return res, fmt.Errorf("%w: %w", ErrInvalidOutput, err)
 	}
 	res.Families = fams
-	return res, nil
+	return res, requireMetrics(fams, processHint(spec.Output, rr))
 }
 
 // mapRunnerError turns the runner's sentinels into this package's, keeping

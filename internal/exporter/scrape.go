@@ -90,5 +90,5 @@ func (e *scrapeExporter) Run(ctx context.Context, req *Request) (*Result, error)
 		return res, fmt.Errorf("%w: %w", ErrInvalidOutput, err)
 	}
 	res.Families = fams
-	return res, nil
+	return res, requireMetrics(fams, e.url.Redacted()+" answered no metric")
 }

@@ -195,26 +195,17 @@ func (o *Options) families(res *Result, cmdFams []*dto.MetricFamily) ([]*dto.Met
 	return all, errors.Join(errs...)
 }
 
-// readMetrics parses what the command wrote to METRICS_FILE; a file it did
-// not write means no metrics.
+// readMetrics parses what the command wrote to METRICS_FILE, read by the
+// runner's reader (the one for exporters too): a file it did not write
+// means no metrics, and a FIFO, a symlink or a file over limit is refused
+// at once, so a job cannot make exec hang or read a device after it ends.
 func readMetrics(path string, limit int64) ([]*dto.MetricFamily, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
+	data, err := runner.ReadMetricsFile(path, limit)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s left out: %w", EnvMetricsFile, path, err)
+	}
+	if len(data) == 0 {
 		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", EnvMetricsFile, err)
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: %s is not a regular file", EnvMetricsFile, path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", EnvMetricsFile, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes", EnvMetricsFile, limit)
 	}
 	fams, err := exposition.Parse(data, exposition.Detect(data))
 	if err != nil {

@@ -217,3 +217,35 @@ func TestRunJobConfigLabelsAndMetrics(t *testing.T) {
 		})
 	}
 }
+
+// TestRunRefusesWhatIsNoFile: METRICS_FILE is read by the runner's reader,
+// so a FIFO the job leaves there (which a plain open would wait on for a
+// writer forever) or a symlink to one is refused at once, and the job's own
+// metrics are still delivered.
+func TestRunRefusesWhatIsNoFile(t *testing.T) {
+	for _, tc := range []struct{ name, script, want string }{
+		{"fifo", `mkfifo "$METRICS_FILE"`, "not a regular file (a named pipe)"},
+		{"symlink to a fifo", `mkfifo "$METRICS_FILE.fifo" && ln -s "$METRICS_FILE.fifo" "$METRICS_FILE"`, "a symlink"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			done := make(chan *Result, 1)
+			go func() { done <- Run(Options{Name: "j", Argv: []string{"sh", "-c", tc.script}}) }()
+			var res *Result
+			select {
+			case res = <-done:
+			case <-time.After(20 * time.Second): // a watchdog, not a measurement: today's open never returns
+				t.Fatal("exec still reading METRICS_FILE 20s after the job ended")
+			}
+			if res.ExitCode != 0 || res.Status != StatusSucceeded {
+				t.Fatalf("exit %d status %s err %v", res.ExitCode, res.Status, res.Err)
+			}
+			if res.MetricsErr == nil || !strings.Contains(res.MetricsErr.Error(), tc.want) ||
+				!strings.Contains(res.MetricsErr.Error(), EnvMetricsFile) {
+				t.Fatalf("MetricsErr = %v; want it to name %s and say %q", res.MetricsErr, EnvMetricsFile, tc.want)
+			}
+			if text := string(exposition.Text(res.Families)); !strings.Contains(text, `job_runs_total{status="Succeeded"} 1`) {
+				t.Errorf("the job's own metrics are missing:\n%s", text)
+			}
+		})
+	}
+}

@@ -29,16 +29,17 @@ func watchFileSize(path string, limit int64, exited <-chan struct{}, overflow fu
 }
 
 // readMetricsOutput returns the collected stdout in stdout mode, else the
-// metrics file's content; nil with any error.
+// metrics file's content; nil with any error. A file that cannot be read
+// is the exporter's failure (ErrExit), as a non-zero exit would be.
 func readMetricsOutput(stdout *capBuffer, file string, limit int64) ([]byte, error) {
 	if stdout != nil {
 		return stdout.Bytes(), nil
 	}
-	b, err := readMetricsFile(file, limit)
-	if err != nil {
-		return nil, err
+	b, err := ReadMetricsFile(file, limit)
+	if err != nil && !errors.Is(err, ErrOutputTooLarge) {
+		return nil, fmt.Errorf("%w: %w", ErrExit, err)
 	}
-	return b, nil
+	return b, err
 }
 
 // removeAll removes the private dir even when the child took away its own
@@ -56,37 +57,55 @@ func removeAll(dir string) {
 	_ = os.RemoveAll(dir)
 }
 
-// readMetricsFile reads at most limit bytes of the metrics file. A missing
-// file is empty output; anything but a regular file is refused, so a
-// symlink to a FIFO or device cannot block or flood the read.
-func readMetricsFile(path string, limit int64) ([]byte, error) {
+// ReadMetricsFile reads at most limit bytes of a metrics file a child
+// wrote: the one reader of METRICS_FILE for exporter runs and exec jobs. A
+// missing file is empty output; anything but a regular file is refused at
+// once (a FIFO is opened non-blocking, a symlink not followed), so a child
+// cannot block the read or make it read a device; more than limit bytes is
+// ErrOutputTooLarge.
+func ReadMetricsFile(path string, limit int64) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return []byte{}, nil
 	}
 	if errors.Is(err, syscall.ELOOP) {
-		return nil, fmt.Errorf("%w: METRICS_FILE is not a regular file (a symlink); write the metrics to the file itself", ErrExit)
+		return nil, errors.New("METRICS_FILE is not a regular file (a symlink); write the metrics to the file itself")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: metrics file unreadable: %w", ErrExit, err)
+		return nil, fmt.Errorf("metrics file unreadable: %w", err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("%w: metrics file unreadable: %w", ErrExit, err)
+		return nil, fmt.Errorf("metrics file unreadable: %w", err)
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: METRICS_FILE is not a regular file (%s); write the metrics to a plain file", ErrExit, st.Mode().Type())
+		return nil, fmt.Errorf("METRICS_FILE is not a regular file (%s); write the metrics to a plain file", fileKind(st.Mode()))
 	}
 	if st.Size() > limit {
 		return nil, tooLargeError(limit)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: reading metrics file: %w", ErrExit, err)
+		return nil, fmt.Errorf("reading metrics file: %w", err)
 	}
 	if int64(len(b)) > limit {
 		return nil, tooLargeError(limit)
 	}
 	return b, nil
+}
+
+// fileKind names what a path is when it is not a regular file.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m.IsDir():
+		return "a directory"
+	}
+	return m.Type().String()
 }

@@ -1,0 +1,34 @@
+package exporter
+
+import (
+	"fmt"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/metricwrap/metricwrap/internal/runner"
+)
+
+// requireMetrics is the one rule for an empty run, whatever its kind: a
+// run whose families hold no sample fails with ErrNoMetrics, and hint
+// says what to do about it.
+func requireMetrics(fams []*dto.MetricFamily, hint string) error {
+	for _, mf := range fams {
+		if len(mf.GetMetric()) > 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s", ErrNoMetrics, hint)
+}
+
+// processHint says where a process exporter's metrics were looked for and
+// what it printed instead: the common mistake is a program that prints its
+// metrics, run in the default file mode.
+func processHint(output runner.Output, rr *runner.Result) string {
+	if output == runner.OutputStdout {
+		return "printed nothing to stdout: print Prometheus text exposition there, or write it to $METRICS_FILE and set `output: file`"
+	}
+	if n := len(rr.Stdout); n > 0 {
+		return fmt.Sprintf("wrote nothing to $METRICS_FILE but printed %d bytes to stdout: set `output: stdout`", n)
+	}
+	return "wrote nothing to $METRICS_FILE and printed nothing: write Prometheus text exposition to the file $METRICS_FILE names (or print it and set `output: stdout`)"
+}
