@@ -12,9 +12,10 @@ import (
 )
 
 // Vars are the values of the template variables of one finished run. The
-// grammar (`{{status}}`, `{{duration}}`, `{{exitCode}}`, `{{job.name}}`,
-// `{{env.NAME}}`, and `when` conditions) is config's, which validated every
-// template at load time; this only supplies the values.
+// language (`{{status}}`, `{{duration}}`, `{{exitCode}}`, `{{job.name}}`,
+// `{{env.NAME}}`, `{{=EXPR}}`, and Argo's `when` conditions evaluated by
+// expr-lang/expr) is config's, which compiled every template and condition
+// at load time; this only supplies the values.
 type Vars struct {
 	Status   string
 	Duration float64 // seconds

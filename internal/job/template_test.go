@@ -142,3 +142,53 @@ func TestCustomMetricsBadValueLeavesOthers(t *testing.T) {
 		t.Errorf("families = %v, want only ok", fams)
 	}
 }
+
+// TestCustomMetricsArgoWhen runs the conditions of Argo's own
+// documentation (conditionals and metrics) on finished runs.
+func TestCustomMetricsArgoWhen(t *testing.T) {
+	ms := jobMetrics(t, `
+- name: failed_total
+  help: Failed runs
+  when: "{{status}} == Failed"
+  counter: {value: '1'}
+- name: complex
+  help: Failed with a known code, or slow and successful
+  when: >-
+    ( {{status}} == Failed &&
+      {{exitCode}} in (1, 2)
+    ) ||
+    ( {{status}} == Succeeded && {{duration}} > 60 )
+  gauge: {value: '{{exitCode}}'}
+- name: regex
+  help: Status matches
+  when: "{{status}} =~ Fai"
+  gauge: {value: '{{= duration * 1000 }}'}
+`)
+	for _, tc := range []struct {
+		name string
+		vars Vars
+		want []string
+	}{
+		{"fails with 2", Vars{Status: StatusFailed, ExitCode: 2, Duration: 1.5}, []string{"p_failed_total", "p_complex", "p_regex"}},
+		{"fails with 3", Vars{Status: StatusFailed, ExitCode: 3, Duration: 1.5}, []string{"p_failed_total", "p_regex"}},
+		{"slow success", Vars{Status: StatusSucceeded, Duration: 61}, []string{"p_complex"}},
+		{"fast success", Vars{Status: StatusSucceeded, Duration: 59}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fams, err := CustomMetrics(ms, "p", tc.vars)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, f := range fams {
+				got = append(got, f.GetName())
+				if f.GetName() == "p_regex" && f.Metric[0].GetGauge().GetValue() != 1500 {
+					t.Errorf("{{= duration * 1000 }} = %v, want 1500", f.Metric[0].GetGauge().GetValue())
+				}
+			}
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("recorded %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
