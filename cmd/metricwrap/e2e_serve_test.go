@@ -458,6 +458,9 @@ printf 'canary_seen{args="%s",ld_preload="%s",bash_env="%s"} 1\n' "$*" "$LD_PREL
 		{"env name LD_PRELOAD", "target=a&LD_PRELOAD=%2Ftmp%2Fevil.so", false},
 		{"env name METRICS_FILE", "target=a&METRICS_FILE=%2Fetc%2Fpasswd", false},
 		{"option injection", "target=a&--output-filename=%2Fetc%2Fpasswd", false},
+		{"runner option, relative", "target=a&output-filename=.bashrc", false},
+		{"runner option abbreviated", "target=a&output=.bashrc", false},
+		{"runner option exporter", "target=a&--exporter=dummy", false},
 		{"region not in its pattern", "target=a&region=eu%3Bid", false},
 		{"region partial match", "target=a&region=eux", true},
 	}

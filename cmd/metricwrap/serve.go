@@ -122,6 +122,7 @@ func (c *serveCmd) execute(g *globals) int {
 	defer d.stop()
 	srv.SetMaxConcurrency(maxConcurrency(cfg))
 	srv.SetExporters(set)
+	warnOpenParams(g.logger, set, c.webConfig)
 
 	httpServer := &http.Server{
 		Handler:           srv.Handler(),

@@ -24,11 +24,13 @@ type Config struct {
 	Global GlobalConfig `yaml:"global"`
 	// ExportersDir is where exporters are discovered; empty means the caller's
 	// default (./exporters when it exists).
-	ExportersDir string                     `yaml:"exporters_dir,omitempty"`
-	Exporters    map[string]*ExporterConfig `yaml:"exporters,omitempty"`
-	Sinks        map[string]*SinkConfig     `yaml:"sinks,omitempty"`
-	Spool        SpoolConfig                `yaml:"spool"`
-	Jobs         map[string]*JobConfig      `yaml:"jobs,omitempty"`
+	ExportersDir string `yaml:"exporters_dir,omitempty"`
+	// Discovery says what an exporter discovered in ExportersDir may do.
+	Discovery DiscoveryConfig            `yaml:"discovery"`
+	Exporters map[string]*ExporterConfig `yaml:"exporters,omitempty"`
+	Sinks     map[string]*SinkConfig     `yaml:"sinks,omitempty"`
+	Spool     SpoolConfig                `yaml:"spool"`
+	Jobs      map[string]*JobConfig      `yaml:"jobs,omitempty"`
 }
 
 // GlobalConfig holds the settings every exporter inherits.
@@ -51,6 +53,29 @@ type GlobalConfig struct {
 	CaptureBytes   Bytes          `yaml:"capture_bytes"`
 	// EnvPassthrough names server environment variables every child gets.
 	EnvPassthrough []string `yaml:"env_passthrough,omitempty"`
+}
+
+// DiscoveryConfig holds the settings of the exporters directory: what a
+// file found there is allowed, since nobody declared its parameters.
+type DiscoveryConfig struct {
+	// OpenParams lets a discovered exporter take any query parameter whose
+	// name is a plain word, passed as --NAME=VALUE (the original tool's
+	// URLs). Nil means: only for Python modules of the original layout (a
+	// class derived from Exporter), whose URLs must keep working; true
+	// means every discovered exporter, false none.
+	OpenParams *bool `yaml:"open_params,omitempty"`
+	// FollowSymlinks lets discovery run a symlink whose target lies outside
+	// the exporters directory; by default such an entry is skipped.
+	FollowSymlinks bool `yaml:"follow_symlinks,omitempty"`
+}
+
+// OpenParamsFor says whether a discovered exporter gets open parameters;
+// class is true for a Python module of the original layout.
+func (d DiscoveryConfig) OpenParamsFor(class bool) bool {
+	if d.OpenParams != nil {
+		return *d.OpenParams
+	}
+	return class
 }
 
 // SpoolConfig bounds the durable queue of undelivered pushes.

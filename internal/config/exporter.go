@@ -244,6 +244,11 @@ func (e *ExporterConfig) validateParams(d *decoder, path string) {
 			continue
 		}
 		if p.PassAs != PassAsEnv {
+			ap := join(pp, "arg")
+			if !d.has(ap) {
+				ap = pp
+			}
+			p.checkReserved(d, ap, name)
 			continue
 		}
 		if p.Env == "" {

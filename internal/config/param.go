@@ -3,6 +3,7 @@ package config
 import (
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -18,6 +19,33 @@ const (
 // not set: one argument `--NAME=VALUE`, which argparse, click, kingpin and
 // getopt_long all read.
 const DefaultArgFormat = "--{name}={value}"
+
+// ReservedOptions are the options of the runner contract, without their
+// leading "--": what metricwrap itself passes to a child (--output-filename
+// in seed mode; --exporters-dir, --exporter and --debug to the Python
+// runner) and the compatibility form's own flags. A query parameter never
+// becomes one of them, or a GET could redirect an exporter's output file
+// (SECURITY: issue 17, item 1); the debug view has its own gate.
+var ReservedOptions = []string{"debug", "exporter", "exporters-dir", "help", "no-print", "output-filename", "pushgateway-address"}
+
+// IsReservedOption reports whether --name is one of ReservedOptions.
+func IsReservedOption(name string) bool { return slices.Contains(ReservedOptions, name) }
+
+// AbbreviatesReservedOption reports whether --name could be taken for one
+// of ReservedOptions by a parser that accepts unique prefixes (Python's
+// argparse and getopt_long do: --output means --output-filename when
+// nothing else starts so).
+func AbbreviatesReservedOption(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, o := range ReservedOptions {
+		if strings.HasPrefix(o, name) {
+			return true
+		}
+	}
+	return false
+}
 
 // ParamConfig declares one query parameter of an exporter.
 type ParamConfig struct {
@@ -107,6 +135,18 @@ func (p *ParamConfig) decodeNode(d *decoder, n *yaml.Node, path string) {
 			d.errorf(join(path, "default"), "a required parameter cannot have a default")
 		case p.Regexp != nil && !p.Regexp.MatchString(p.Default):
 			d.errorf(join(path, "default"), "default %q does not match pattern %q", p.Default, p.Pattern)
+		}
+	}
+}
+
+// checkReserved refuses a parameter whose argument would be one of the
+// runner contract's own options.
+func (p *ParamConfig) checkReserved(d *decoder, path, name string) {
+	for _, a := range p.Args(name, "x") {
+		opt, _, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		if strings.HasPrefix(a, "--") && IsReservedOption(opt) {
+			d.errorf(path, "passes --%s, an option metricwrap reserves for its runner contract (reserved: %s); pass the value under another option", opt, strings.Join(ReservedOptions, ", "))
+			return
 		}
 	}
 }

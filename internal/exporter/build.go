@@ -277,24 +277,27 @@ func newPython(py PythonKind, c ProcessConfig, file string, warm *bool) Exporter
 func discovered(f Found, cfg *config.Config, o BuildOptions) *Entry {
 	ec := &config.ExporterConfig{Output: config.OutputFile}
 	g := &cfg.Global
-	c := ProcessConfig{Name: f.Name, Kind: KindCommand, Job: f.Name, Params: OpenParams(), Spec: runnerSpec(f.Name, ec, g, o)}
+	path, err := filepath.Abs(f.Path)
+	if err != nil {
+		path = f.Path
+	}
+	c := ProcessConfig{Name: f.Name, Kind: KindCommand, Job: f.Name, Spec: runnerSpec(f.Name, ec, g, o)}
+	if cfg.Discovery.OpenParamsFor(f.Class) {
+		c.Params = OpenParams()
+	}
 	var e Exporter
 	switch {
 	case f.Class:
 		c.Kind, c.Job = KindPython, ""
-		e = newPython(o.Python, c, f.Path, nil)
-	case filepath.Ext(f.Path) == ".py":
-		c.Argv = commandArgv([]string{"python3", f.Path}, o.Python)
+		e = newPython(o.Python, c, path, nil)
+	case filepath.Ext(path) == ".py":
+		c.Argv = commandArgv([]string{"python3", path}, o.Python)
 		e = NewProcess(c)
-	case filepath.Ext(f.Path) == ".sh":
-		c.Argv = commandArgv([]string{"/bin/sh", f.Path}, nil)
+	case filepath.Ext(path) == ".sh":
+		c.Argv = commandArgv([]string{"/bin/sh", path}, nil)
 		e = NewProcess(c)
 	default:
-		abs, err := filepath.Abs(f.Path)
-		if err != nil {
-			abs = f.Path
-		}
-		c.Argv = commandArgv([]string{abs}, nil)
+		c.Argv = commandArgv([]string{path}, nil)
 		e = NewProcess(c)
 	}
 	return &Entry{Exporter: e, Timeout: ec.EffectiveTimeout(g), Source: f.Path}

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/metricwrap/metricwrap/internal/config"
 )
 
 func TestDiscover(t *testing.T) {
@@ -55,5 +57,43 @@ func TestDiscoverMissingDir(t *testing.T) {
 	got, err := Discover(filepath.Join(t.TempDir(), "nope"))
 	if err != nil || len(got) != 0 {
 		t.Fatalf("got %v, %v", got, err)
+	}
+}
+
+// TestDiscoveredOpenParams: open parameters default to the original
+// layout (a Python class module) only, and discovery.open_params decides
+// for every discovered exporter when set.
+func TestDiscoveredOpenParams(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "cls.py"), []byte("from exporters.exporter import Exporter\nclass C(Exporter):\n    pass\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tool.sh"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		yml             string
+		wantCls, wantSh bool
+	}{
+		{"", true, false},
+		{"discovery: {open_params: true}", true, true},
+		{"discovery: {open_params: false}", false, false},
+	} {
+		cfg, err := config.LoadBytes("t.yml", []byte(c.yml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		set, err := Build(cfg, BuildOptions{ExportersDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cls, _ := set.Get("cls")
+		sh, _ := set.Get("tool")
+		if cls == nil || sh == nil {
+			t.Fatalf("%q: discovered %v", c.yml, set.Names())
+		}
+		if cls.Params().Open() != c.wantCls || sh.Params().Open() != c.wantSh {
+			t.Errorf("%q: open params: class %v, script %v; want %v, %v", c.yml, cls.Params().Open(), sh.Params().Open(), c.wantCls, c.wantSh)
+		}
 	}
 }

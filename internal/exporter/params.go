@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/metricwrap/metricwrap/internal/config"
 )
 
 // How a parameter value reaches a child process.
@@ -13,6 +15,10 @@ const (
 	PassAsArg = "arg"
 	PassAsEnv = "env"
 )
+
+// MaxParams bounds how many query parameters one request may carry: no
+// exporter declares more, and each open parameter becomes an argument.
+const MaxParams = 64
 
 // maxParamLen bounds a parameter value whatever its pattern allows: no
 // legitimate target needs more, and it keeps hostile input out of argv.
@@ -53,6 +59,13 @@ func OpenParams() Params {
 // Params is the set of parameters an exporter declares, by name.
 type Params map[string]*Param
 
+// Open reports whether ps accepts parameters it does not declare (a
+// discovered exporter with open_params).
+func (ps Params) Open() bool {
+	_, ok := ps[anyParam]
+	return ok
+}
+
 // ParamError is a request whose parameters are refused; it is a 400 and
 // nothing runs.
 type ParamError struct {
@@ -77,6 +90,9 @@ var reservedQuery = map[string]bool{"debug": true}
 // non-matching parameters are refused with a *ParamError naming the first
 // one in sorted order, so the message does not depend on map order.
 func (ps Params) Check(q url.Values) (map[string]string, error) {
+	if len(q) > MaxParams {
+		return nil, &ParamError{Msg: fmt.Sprintf("too many parameters (%d; at most %d)", len(q), MaxParams)}
+	}
 	keys := make([]string, 0, len(q))
 	for k := range q {
 		keys = append(keys, k)
@@ -91,8 +107,11 @@ func (ps Params) Check(q url.Values) (map[string]string, error) {
 		p, ok := ps[name]
 		if !ok || name == anyParam {
 			open, isOpen := ps[anyParam]
-			if !isOpen || !openNameRE.MatchString(name) {
+			switch {
+			case !isOpen || !openNameRE.MatchString(name):
 				return nil, &ParamError{Param: printable(raw), Msg: "unknown parameter"}
+			case config.AbbreviatesReservedOption(name):
+				return nil, &ParamError{Param: name, Msg: fmt.Sprintf("reserved: --%s is (or abbreviates) an option of metricwrap's runner contract (%s), never set from a query", name, strings.Join(config.ReservedOptions, ", "))}
 			}
 			p = &Param{Name: name, Pattern: open.Pattern, PassAs: open.PassAs}
 		}

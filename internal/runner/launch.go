@@ -21,7 +21,8 @@ type Launch struct {
 	Args []string
 	// Env is the whole environment (METRICS_FILE, SCRAPE_* included).
 	Env []string
-	// Dir is the working directory; "" means the launcher's own.
+	// Dir is the working directory: Spec.Dir, else the run's private
+	// directory.
 	Dir string
 	// Stdout and Stderr must become the child's fds 1 and 2. RunLaunched
 	// closes them once the Launcher returns, so the launcher passes them on
@@ -117,8 +118,12 @@ func RunLaunched(ctx context.Context, s Spec, launch Launcher) (*Result, error) 
 		outW.Close()
 		return res, fmt.Errorf("%w: %w", ErrStart, err)
 	}
+	workDir := s.Dir
+	if workDir == "" {
+		workDir = dir
+	}
 	res.Start = time.Now()
-	child, err := launch(Launch{Args: args, Env: env, Dir: s.Dir, Stdout: outW, Stderr: errW})
+	child, err := launch(Launch{Args: args, Env: env, Dir: workDir, Stdout: outW, Stderr: errW})
 	outW.Close()
 	errW.Close()
 	if err != nil {

@@ -21,7 +21,9 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -80,12 +82,16 @@ type Spec struct {
 	Name string
 	// Path is the program. Without a slash it is looked up in the PATH of
 	// the child's environment (absolute entries only); a relative path with
-	// a slash is relative to Dir.
+	// a slash is relative to Dir, or to metricwrap's working directory when
+	// Dir is empty.
 	Path string
 	// Args follow the program name (after "--output-filename FILE" with
 	// OutputSeed).
 	Args []string
-	// Dir is the working directory; "" inherits metricwrap's.
+	// Dir is the working directory; "" means the run's private directory,
+	// so whatever the child writes by a relative path (an argument a
+	// request chose, a stray log file) stays in the run's own directory
+	// and is removed with it.
 	Dir string
 	// Env holds the exporter's configured env and pass_as: env params. It
 	// overrides inherited names but not the names Run sets itself
@@ -158,7 +164,15 @@ func (s Spec) withDefaults() Spec {
 // child's stdin is /dev/null. It is safe to call concurrently; each run has
 // its own directory and process group. The Result is never nil.
 func Run(ctx context.Context, s Spec) (*Result, error) {
-	return RunLaunched(ctx, s, execLauncher(s.Path))
+	prog := s.Path
+	if s.Dir == "" && strings.Contains(prog, "/") && !filepath.IsAbs(prog) {
+		// The child runs in its private directory; the path was meant
+		// from ours.
+		if abs, err := filepath.Abs(prog); err == nil {
+			prog = abs
+		}
+	}
+	return RunLaunched(ctx, s, execLauncher(prog))
 }
 
 // execLauncher starts the child with os/exec, in a process group of its

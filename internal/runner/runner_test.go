@@ -511,3 +511,26 @@ func TestRunContextDoneBeforeStart(t *testing.T) {
 	}
 	assertEmptyDir(t, s.TempDir)
 }
+
+// TestWorkingDirIsPrivate: without Spec.Dir the child runs in its private
+// directory, so a file it writes by a relative name is removed with the
+// run; a relative program path still means metricwrap's directory.
+func TestWorkingDirIsPrivate(t *testing.T) {
+	s := spec(t, script(t, `[ "$(pwd)" = "$(dirname "$METRICS_FILE")" ] || exit 7
+echo stray > stray.log
+echo 'ok 1' > "$METRICS_FILE"`))
+	here := t.TempDir()
+	t.Chdir(here)
+	if err := os.Rename(s.Path, filepath.Join(here, "exp.sh")); err != nil {
+		t.Fatal(err)
+	}
+	s.Path = "./exp.sh"
+	res, err := Run(context.Background(), s)
+	if err != nil || string(res.Metrics) != "ok 1\n" {
+		t.Fatalf("run: %v, metrics %q, stderr %q", err, res.Metrics, res.Stderr)
+	}
+	assertEmptyDir(t, s.TempDir)
+	if _, err := os.Stat(filepath.Join(here, "stray.log")); err == nil {
+		t.Error("stray.log was written in metricwrap's working directory")
+	}
+}

@@ -52,14 +52,11 @@ func (k *Kind) Runner() (string, error) {
 func (k *Kind) New(c exporter.ProcessConfig, file string, warm *bool) exporter.Exporter {
 	dir, name, splitErr := Split(file)
 	if abs, err := filepath.Abs(dir); err == nil {
-		// The child runs in workDir, so a relative path would point
-		// elsewhere.
+		// The child runs in its private directory (or the configured
+		// dir), so a relative path would point elsewhere.
 		dir = abs
 	}
 	c.Kind = exporter.KindPython
-	if c.Spec.Dir == "" && splitErr == nil {
-		c.Spec.Dir = workDir(dir)
-	}
 	if c.Job == "" {
 		c.Job = sourceJob(file)
 	}

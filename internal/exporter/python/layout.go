@@ -41,17 +41,6 @@ func Split(modulePath string) (exportersDir, name string, err error) {
 	return parent, name, nil
 }
 
-// workDir is where a Python class exporter runs: the parent of its
-// exporters directory, as the original tool ran every exporter from its
-// checkout's root, so exporters that open relative paths keep working.
-func workDir(exportersDir string) string {
-	abs, err := filepath.Abs(filepath.Dir(exportersDir))
-	if err != nil {
-		return ""
-	}
-	return abs
-}
-
 var jobNameRE = regexp.MustCompile(`(?m)^[ \t]+job_name\s*=\s*(?:'([^'\n]*)'|"([^"\n]*)")`)
 
 // sourceJob returns the job_name class attribute set in the source of

@@ -1,0 +1,155 @@
+package server
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/metricwrap/metricwrap/internal/config"
+	"github.com/metricwrap/metricwrap/internal/exporter"
+)
+
+// seedyScript is an exporter in the original tool's calling convention
+// that believes its arguments: it writes its metrics to whatever
+// --output-filename says and creates a file named by every other
+// --NAME=VALUE, the worst an exporter taking open parameters can do.
+const seedyScript = `#!/bin/sh
+out="$METRICS_FILE"
+for a in "$@"; do
+  case "$a" in
+    --output-filename=*) out="${a#--output-filename=}" ;;
+    --*=*) echo pwned > "${a#*=}" ;;
+  esac
+done
+echo stray > stray.log
+echo 'seedy_up 1' > "$out"
+[ "$out" = "$METRICS_FILE" ] || echo 'seedy_up 1' > "$METRICS_FILE"
+`
+
+// hostileSetup builds a server over an exporters directory holding the
+// seedy exporter, with open parameters as openParams says, and makes a
+// fresh directory the process' working directory: the canaries are that
+// directory, the exporters directory and the runs' temp dir, which must
+// all be as they were after any request.
+type hostileSetup struct {
+	ts                        *httptest.Server
+	cwd, exportersDir, runTmp string
+}
+
+func newHostileSetup(t *testing.T, openParams string) *hostileSetup {
+	t.Helper()
+	dir := t.TempDir()
+	h := &hostileSetup{
+		cwd: filepath.Join(dir, "cwd"), exportersDir: filepath.Join(dir, "exporters"), runTmp: filepath.Join(dir, "tmp"),
+	}
+	for _, d := range []string{h.cwd, h.exportersDir, h.runTmp} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(h.exportersDir, "seedy.sh"), []byte(seedyScript), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	yml := ""
+	if openParams != "" {
+		yml = "discovery: {open_params: " + openParams + "}\n"
+	}
+	cfg, err := config.LoadBytes("hostile.yml", []byte(yml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := exporter.Build(cfg, exporter.BuildOptions{ConfigFile: "hostile.yml", TempDir: h.runTmp, ExportersDir: h.exportersDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(h.cwd)
+	s := New(set, Options{})
+	h.ts = httptest.NewServer(s.Handler())
+	t.Cleanup(h.ts.Close)
+	return h
+}
+
+// checkCanaries fails when anything but the seedy script is left in the
+// three canary directories.
+func (h *hostileSetup) checkCanaries(t *testing.T) {
+	t.Helper()
+	for dir, want := range map[string][]string{h.cwd: nil, h.exportersDir: {"seedy.sh"}, h.runTmp: nil} {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range entries {
+			got = append(got, e.Name())
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s holds %q after the requests, want %q", dir, got, want)
+		}
+	}
+}
+
+// TestHostileGETWritesNothing is issue 17's first attack: an
+// unauthenticated GET naming the runner contract's options. None of them
+// reaches the exporter, and what an open parameter does name lands in the
+// run's private directory, which is removed with the run.
+func TestHostileGETWritesNothing(t *testing.T) {
+	h := newHostileSetup(t, "true")
+	var refused []string
+	for _, o := range config.ReservedOptions {
+		refused = append(refused, "--"+o+"=.bashrc")
+		if o != "debug" { // ?debug= is the debug view's, behind its own gate
+			refused = append(refused, o+"=.bashrc")
+		}
+	}
+	// Prefixes argparse would expand to a reserved option.
+	refused = append(refused, "output=.bashrc", "o=.bashrc", "--exp=x", "no-p=1", "push=x")
+	for _, q := range refused {
+		status, body, _ := get(t, h.ts.URL+"/metrics/seedy?"+q)
+		if status != http.StatusBadRequest || !strings.Contains(body, "reserved") {
+			t.Errorf("?%s: %d %q, want 400 naming the option reserved", q, status, body)
+		}
+	}
+	// An open parameter still runs, and the file it names, like the
+	// exporter's stray log, is written in the private directory.
+	status, body, _ := get(t, h.ts.URL+"/metrics/seedy?target=.bashrc")
+	if status != http.StatusOK || !strings.Contains(body, "seedy_up 1") {
+		t.Fatalf("?target=.bashrc: %d %q, want 200 with the metrics", status, body)
+	}
+	h.checkCanaries(t)
+}
+
+// TestOpenParamsAreOptIn: a discovered script takes no parameter unless
+// discovery.open_params says so.
+func TestOpenParamsAreOptIn(t *testing.T) {
+	for _, open := range []string{"", "false"} {
+		h := newHostileSetup(t, open)
+		if status, body, _ := get(t, h.ts.URL+"/metrics/seedy?target=.bashrc"); status != http.StatusBadRequest || !strings.Contains(body, "unknown parameter") {
+			t.Errorf("open_params %q: ?target=.bashrc: %d %q, want 400 unknown parameter", open, status, body)
+		}
+		if status, body, _ := get(t, h.ts.URL+"/metrics/seedy"); status != http.StatusOK {
+			t.Errorf("open_params %q: no parameters: %d %q, want 200", open, status, body)
+		}
+		h.checkCanaries(t)
+	}
+}
+
+// TestTooManyParams: a request with thousands of parameters is refused
+// before anything runs, with a message saying the cap.
+func TestTooManyParams(t *testing.T) {
+	h := newHostileSetup(t, "true")
+	q := url.Values{}
+	for i := range 10000 {
+		q.Set("p"+strconv.Itoa(i), "1")
+	}
+	status, body, _ := get(t, h.ts.URL+"/metrics/seedy?"+q.Encode())
+	if status != http.StatusBadRequest || !strings.Contains(body, "too many parameters") {
+		t.Fatalf("%d parameters: %d %q, want 400 too many parameters", len(q), status, shorten(body))
+	}
+	h.checkCanaries(t)
+}
