@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -78,11 +77,11 @@ func RunLaunched(ctx context.Context, s Spec, launch Launcher) (*Result, error) 
 	if err != nil {
 		return res, fmt.Errorf("%w: private directory: %w", ErrStart, err)
 	}
-	defer removeAll(dir)
+	metricsFile := filepath.Join(dir, metricsFileName)
+	defer removeAll(dir, metricsFile)
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return res, fmt.Errorf("%w: private directory: %w", ErrStart, err)
 	}
-	metricsFile := filepath.Join(dir, metricsFileName)
 	res.MetricsFilename = metricsFile
 	env, err := buildEnv(runCtx, s, metricsFile, time.Now())
 	if err != nil {
@@ -108,11 +107,11 @@ func RunLaunched(ctx context.Context, s Spec, launch Launcher) (*Result, error) 
 		stdoutMetrics = newCapBuffer(s.MaxOutputBytes, overflow)
 		stdoutW = io.MultiWriter(stdoutMetrics, stdoutTail)
 	}
-	outR, outW, err := os.Pipe()
+	outR, outW, err := pipe()
 	if err != nil {
 		return res, fmt.Errorf("%w: %w", ErrStart, err)
 	}
-	errR, errW, err := os.Pipe()
+	errR, errW, err := pipe()
 	if err != nil {
 		outR.Close()
 		outW.Close()
@@ -131,26 +130,35 @@ func RunLaunched(ctx context.Context, s Spec, launch Launcher) (*Result, error) 
 		errR.Close()
 		return res, fmt.Errorf("%w: %w", ErrStart, err)
 	}
-	var copiers sync.WaitGroup
-	copiers.Go(func() { _, _ = io.Copy(stdoutW, outR) })
-	copiers.Go(func() { _, _ = io.Copy(stderrTail, errR) })
+	// copied closes when both streams reach EOF.
+	copied := make(chan struct{})
+	var copying atomic.Int32
+	copying.Store(2)
+	copier := func(w io.Writer, r io.Reader) {
+		copyStream(w, r)
+		if copying.Add(-1) == 0 {
+			close(copied)
+		}
+	}
+	go copier(stdoutW, outR)
+	go copier(stderrTail, errR)
 
-	exited := make(chan struct{})
-	var signalled atomic.Bool
-	var helpers sync.WaitGroup
-	helpers.Go(func() { terminate(runCtx, exited, child, s.KillGrace, &signalled) })
+	term := startTerminator(runCtx, child, s.KillGrace)
+	var watch *sizeWatch
 	if s.Output != OutputStdout {
-		helpers.Go(func() { watchFileSize(metricsFile, s.MaxOutputBytes, exited, overflow) })
+		watch = watchFileSize(metricsFile, s.MaxOutputBytes, overflow)
 	}
 	exit, waitErr := child.Wait()
-	close(exited)
-	helpers.Wait()
+	signalled := term.childExited()
+	if watch != nil {
+		watch.stop()
+	}
 	res.Duration = time.Since(res.Start)
 
 	// As cmd.WaitDelay does: the group is dead, so only a process that left
 	// it can still hold the pipes; stop reading after the delay.
 	delay := max(s.KillGrace, minWaitDelay)
-	pipesClosed := drainPipes(&copiers, delay, outR, errR)
+	pipesClosed := drainPipes(copied, delay, outR, errR)
 	outR.Close()
 	errR.Close()
 	res.Stdout = stdoutTail.Bytes()
@@ -164,7 +172,7 @@ func RunLaunched(ctx context.Context, s Spec, launch Launcher) (*Result, error) 
 	switch {
 	case tooLarge.Load():
 		return res, tooLargeError(s.MaxOutputBytes)
-	case signalled.Load():
+	case signalled:
 		return res, ctxError(ctx, context.Cause(runCtx))
 	case waitErr != nil:
 		return res, fmt.Errorf("%w: %w", ErrExit, waitErr)
@@ -180,12 +188,12 @@ func RunLaunched(ctx context.Context, s Spec, launch Launcher) (*Result, error) 
 
 // drainPipes waits up to delay for the copiers to reach EOF, then makes
 // their reads fail; it reports whether both pipes closed in time.
-func drainPipes(copiers *sync.WaitGroup, delay time.Duration, pipes ...*os.File) bool {
-	done := make(chan struct{})
-	go func() {
-		copiers.Wait()
-		close(done)
-	}()
+func drainPipes(done <-chan struct{}, delay time.Duration, pipes ...*os.File) bool {
+	select {
+	case <-done:
+		return true
+	default:
+	}
 	t := time.NewTimer(delay)
 	defer t.Stop()
 	select {

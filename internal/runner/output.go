@@ -6,26 +6,63 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 )
 
-// watchFileSize stops the run when the metrics file grows past limit, so a
-// child writing without end fills neither the disk nor the run's time.
-func watchFileSize(path string, limit int64, exited <-chan struct{}, overflow func()) {
-	t := time.NewTicker(pollInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-exited:
-			return
-		case <-t.C:
-			if st, err := os.Stat(path); err == nil && st.Size() > limit {
-				overflow()
-				return
-			}
-		}
+// sizeWatch stops the run when the metrics file grows past its limit, so a
+// child writing without end fills neither the disk nor the run's time. It
+// checks on a timer that re-arms itself, not from a goroutine of its own:
+// a run that ends within pollInterval is never checked (the read after it
+// enforces the limit anyway) and costs nothing.
+type sizeWatch struct {
+	mu       sync.Mutex
+	t        *time.Timer
+	stopped  bool
+	path     string
+	limit    int64
+	overflow func()
+}
+
+func watchFileSize(path string, limit int64, overflow func()) *sizeWatch {
+	w := &sizeWatch{path: path, limit: limit, overflow: overflow}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.t = time.AfterFunc(pollInterval, w.check)
+	return w
+}
+
+func (w *sizeWatch) check() {
+	if st, err := os.Stat(w.path); err == nil && st.Size() > w.limit {
+		w.overflow()
+		return
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.stopped {
+		w.t.Reset(pollInterval)
+	}
+}
+
+// stop ends the checks; one already running may still call overflow.
+func (w *sizeWatch) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopped = true
+	w.t.Stop()
+}
+
+// copyBufs are the buffers the stdout and stderr copiers read into, reused
+// across runs: io.Copy would allocate (and clear) 32 KiB per stream per run.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// copyStream copies r to w through a pooled buffer. r is wrapped so that
+// *os.File's WriteTo, which would bring its own buffer, is not used.
+func copyStream(w io.Writer, r io.Reader) {
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	_, _ = io.CopyBuffer(w, struct{ io.Reader }{r}, *buf)
 }
 
 // readMetricsOutput returns the collected stdout in stdout mode, else the
@@ -43,8 +80,14 @@ func readMetricsOutput(stdout *capBuffer, file string, limit int64) ([]byte, err
 }
 
 // removeAll removes the private dir even when the child took away its own
-// permissions on something inside it.
-func removeAll(dir string) {
+// permissions on something inside it. The usual dir holds at most the
+// metrics file, so that and the dir go first, without reading the dir.
+func removeAll(dir, metricsFile string) {
+	if err := syscall.Unlink(metricsFile); err == nil || errors.Is(err, syscall.ENOENT) {
+		if syscall.Rmdir(dir) == nil {
+			return
+		}
+	}
 	if os.RemoveAll(dir) == nil {
 		return
 	}

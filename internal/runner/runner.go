@@ -19,7 +19,6 @@ package runner
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -114,7 +113,8 @@ type Spec struct {
 	// Default 64 KiB each.
 	CaptureBytes int
 	// TempDir is the parent of the per-run private directory; "" means
-	// os.TempDir().
+	// $TMPDIR when set, else a tmpfs when there is one (see
+	// defaultTempDir), else os.TempDir().
 	TempDir string
 }
 
@@ -154,7 +154,7 @@ func (s Spec) withDefaults() Spec {
 		s.CaptureBytes = DefaultCaptureBytes
 	}
 	if s.TempDir == "" {
-		s.TempDir = os.TempDir()
+		s.TempDir = defaultTempDir()
 	}
 	return s
 }
