@@ -4,6 +4,7 @@
 //
 //	loadgen run   -bin PATH [-n 200]
 //	loadgen serve -bin PATH [-c 8] [-d 2s] [-rounds 5]
+//	loadgen peer  -bin PATH -peer SCRIPT_EXPORTER [-c 8] [-d 3s] [-rounds 5]
 //
 // Every measurement interleaves the two sides, so machine noise hits both.
 package main
@@ -52,6 +53,10 @@ func main() {
 		err = benchRun(os.Args[2:])
 	case "serve":
 		err = benchServe(os.Args[2:])
+	case "peer":
+		err = benchPeer(os.Args[2:])
+	case "hit":
+		err = benchHit(os.Args[2:])
 	case "promhttp":
 		// The baseline of /metrics/dummy, in a process of its own as
 		// metricwrap serve is, so neither shares the load client's CPU time.
@@ -59,7 +64,7 @@ func main() {
 	case "noop":
 		// A Go process that does nothing: bench-run's floor for any Go wrapper.
 	default:
-		err = fmt.Errorf("unknown mode %q (want run or serve)", os.Args[1])
+		err = fmt.Errorf("unknown mode %q (want run, serve or peer)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
