@@ -42,7 +42,9 @@ could not be started, or metricwrap killed it after --grace or a second SIGTERM)
 Exit code: CMD's; 128+N when a signal N ended it; 126 when CMD cannot be executed;
 127 when CMD is not found; 125 when metricwrap fails before CMD starts (bad config,
 unknown sink); 2 for bad flags. A failed delivery never changes the exit code: what
-is not delivered is spooled for the next run, flush or serve.
+is not delivered is spooled for the next run, flush or serve. A spool or state dir
+that cannot be written costs a warning (delivery goes on without a spool), never the
+run; $METRICS_FILE goes in $TMPDIR, else in the working directory.
 
 With no --push and no jobs.NAME.sinks, nothing is delivered (debug log only).`
 
@@ -162,8 +164,15 @@ func (c *execCmd) deliver(g *globals, cfg *config.Config, opts delivery.Options,
 	}
 	d, err := delivery.Open(sinks, opts)
 	if err != nil {
-		fmt.Fprintf(g.stderr, "metricwrap: exec: job %s: delivery: %v\n", name, err)
-		return
+		// A spool (or state) dir exec cannot write costs the spool, never
+		// the delivery: the sinks were built before the job ran.
+		g.logger.Warn("cannot open the spool; delivering without one, so what fails now is lost",
+			"dir", cfg.Spool.Dir, "err", err)
+		opts.NoSpool = true
+		if d, err = delivery.Open(sinks, opts); err != nil {
+			fmt.Fprintf(g.stderr, "metricwrap: exec: job %s: delivery: %v\n", name, err)
+			return
+		}
 	}
 	defer d.Close()
 	b := &batch.Batch{

@@ -50,6 +50,11 @@ type Options struct {
 	// MetricFile is a file the command writes metrics to, given by the
 	// user; empty means a fresh file in a private directory, removed after.
 	MetricFile string
+	// TempDirs are where the private directory of METRICS_FILE may go, in
+	// order of preference; nil means the temporary directory ($TMPDIR),
+	// then the working directory, so a pod whose root file system is read
+	// only still gets a METRICS_FILE in the one volume it may write.
+	TempDirs []string
 	// MaxMetricBytes bounds METRICS_FILE; 0 means DefaultMaxMetricBytes.
 	MaxMetricBytes int64
 	// Grace is how long the command may take to exit after a forwarded
@@ -110,11 +115,7 @@ func Run(o Options) *Result {
 
 	metricFile := o.MetricFile
 	if metricFile == "" {
-		dir, err := os.MkdirTemp("", "metricwrap-job-")
-		if err != nil {
-			// Run the job anyway: losing its own metrics beats losing it.
-			o.Logger.Error("cannot create a private directory for METRICS_FILE", "err", err)
-		} else {
+		if dir := o.privateDir(); dir != "" {
 			defer os.RemoveAll(dir)
 			metricFile = filepath.Join(dir, "metrics.prom")
 		}
@@ -148,6 +149,33 @@ func Run(o Options) *Result {
 	res.Families, res.MetricsErr = o.families(res, cmdFams)
 	res.MetricsErr = errors.Join(fileErr, res.MetricsErr)
 	return res
+}
+
+// privateDir creates the private directory for METRICS_FILE in the first
+// of TempDirs that takes it; "" when none does, and the job runs anyway
+// (without METRICS_FILE): losing its own metrics beats losing the job.
+func (o *Options) privateDir() string {
+	parents := o.TempDirs
+	if parents == nil {
+		parents = []string{os.TempDir(), "."}
+	}
+	var errs []error
+	for _, parent := range parents {
+		dir, err := os.MkdirTemp(parent, "metricwrap-job-")
+		if err == nil {
+			if len(errs) > 0 {
+				o.Logger.Warn("METRICS_FILE is in a fallback directory", "dir", dir, "err", errors.Join(errs...))
+			}
+			if abs, err := filepath.Abs(dir); err == nil {
+				dir = abs // the command may change its working directory
+			}
+			return dir
+		}
+		errs = append(errs, err)
+	}
+	o.Logger.Error("cannot create a private directory for METRICS_FILE; the job runs without one (set TMPDIR to a writable directory)",
+		"err", errors.Join(errs...))
+	return ""
 }
 
 // families assembles, labels and validates a run's metrics. The command's

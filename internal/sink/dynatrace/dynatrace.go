@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -97,7 +98,14 @@ func New(o Options) (*Sink, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	st, err := loadState(o.StateFile)
-	if err != nil {
+	var pathErr *fs.PathError
+	switch {
+	case errors.As(err, &pathErr):
+		// A state dir that cannot be read (a read-only or missing volume)
+		// costs the counters' history, not the sink: deltas start over.
+		o.Logger.Warn("cannot read the counter state; cumulative counters start over", "sink", o.Name, "err", err)
+		st = newState()
+	case err != nil:
 		return nil, fmt.Errorf("dynatrace sink %s: %w", o.Name, err)
 	}
 	labels := prometheus.Labels{"sink": o.Name}
