@@ -71,7 +71,7 @@ exporters:
 		t.Fatal(err)
 	}
 	_, err = exporter.Build(cfg, exporter.BuildOptions{ConfigFile: "metricwrap.yml", ExportersDir: t.TempDir()})
-	if want := "metricwrap.yml:6: exporters.jenkins.options.metrics[0]: path: offset 6: unterminated '['"; err == nil || !strings.Contains(err.Error(), want) {
+	if want := "metricwrap.yml:6: exporters.jenkins.options.metrics[0]: path: invalid JSONPath \"$.jobs[\": unexpected eof"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("Build = %v, want an error containing %q", err, want)
 	}
 }

@@ -1,5 +1,5 @@
 // Package jsonexporter is the `json` built-in: it GETs a JSON API and turns
-// values selected by JSONPath-style expressions (see Path) into gauges and
+// values selected by RFC 9535 JSONPath queries (see Path) into gauges and
 // counters, with labels taken from the same document. The example users
 // copy first counts Jenkins jobs and reports each job's last build:
 //
@@ -51,11 +51,13 @@
 // Each entry of metrics:
 //
 //   - name (required), help, type (gauge, the default, or counter).
-//   - path (required): selects the elements, one sample each.
-//   - value: a path relative to each element ($ is the element), default
+//   - path (required): selects the elements, one sample each; any RFC 9535
+//     query, filters included: $.jobs[?@.color == 'red'].
+//   - value: a singular path (keys and indexes only) relative to each
+//     element ($ is the element), default
 //     the element itself; or count: true, the number of items of the
 //     selected array (or members of an object).
-//   - labels: label name to a path relative to each element; a missing or
+//   - labels: label name to a singular path relative to each element; a missing or
 //     null label value is empty.
 //   - value_map: string to number, tried before parsing a numeric string.
 //     Numbers are taken as they are, booleans are 1 and 0.

@@ -126,7 +126,7 @@ func singular(s string) (Path, error) {
 		return p, err
 	}
 	if !p.Singular() {
-		return p, fmt.Errorf("%s has a wildcard, but selects one value per element", s)
+		return p, fmt.Errorf("%s may select several values, but value and labels take one per element: use only keys and indexes", s)
 	}
 	return p, nil
 }

@@ -3,261 +3,230 @@ package jsonexporter
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/theory/jsonpath"
+	"github.com/theory/jsonpath/spec"
 )
 
-// Path is a parsed JSONPath-style expression: the subset of JSONPath a
-// metric needs to reach into an API's answer, and no more (no filters, no
-// recursive descent, no slices), so that what a path selects is obvious.
+// Path is a JSONPath query as RFC 9535 defines it, parsed and evaluated by
+// github.com/theory/jsonpath: keys (.key, ['key']), indexes ([0], [-1]),
+// wildcards (.*, [*]), slices ([1:3]), unions ([0,2]), recursive descent
+// (..key) and filters ([?@.color == 'red'], with length(), count(),
+// match(), search() and value()).
 //
-//	$               the document (or, in value and labels, the element)
-//	.key  ['key']   a member of an object; ['...'] for any key at all
-//	[N]             an array element, from 0; negative counts from the end
-//	.*  [*]         every element of an array, every member value of an
-//	                object (in key order)
-//
-// A path may start with `$` or `@` (the same thing) or directly with a key:
-// `name` is `$.name`.
+// Paths written for the subset metricwrap used to implement keep working:
+// a path may start with `@` (the same as `$`) or directly with a key
+// (`name` is `$.name`), and a dotted key may hold characters RFC 9535 only
+// allows in brackets (`$.x-y`, `$.0`): those are rewritten to ['...'].
 type Path struct {
-	steps []step
+	text  string
+	query *spec.PathQuery
 }
 
-type stepKind uint8
-
-const (
-	stepKey stepKind = iota
-	stepIndex
-	stepWild
-)
-
-type step struct {
-	kind  stepKind
-	key   string
-	index int
-}
-
-// maxIndexDigits keeps an index well inside int.
-const maxIndexDigits = 9
-
-// ParsePath parses a path; the error names the offset of the problem.
+// ParsePath parses a path.
 func ParsePath(s string) (Path, error) {
-	var p Path
 	if s == "" {
-		return p, errors.New("empty path")
+		return Path{}, errors.New("empty path")
 	}
-	i, shift := 0, 0
+	text, err := normalize(s)
+	if err != nil {
+		return Path{}, err
+	}
+	p, err := jsonpath.Parse(text)
+	if err != nil {
+		msg := strings.TrimPrefix(err.Error(), "jsonpath: ")
+		if text != s {
+			return Path{}, fmt.Errorf("invalid JSONPath %q (read as %s): %s", s, text, msg)
+		}
+		return Path{}, fmt.Errorf("invalid JSONPath %q: %s", s, msg)
+	}
+	return Path{text: canonical(p.Query()), query: p.Query()}, nil
+}
+
+// normalize rewrites the forms of the former subset into RFC 9535: a
+// leading `@` or key, and dotted keys RFC 9535 only takes in brackets.
+// Text inside brackets (filters, quoted keys) is left alone.
+func normalize(s string) (string, error) {
 	switch {
-	case s[0] == '$' || s[0] == '@':
-		i = 1
-	case s[0] != '.' && s[0] != '[':
-		// A bare first key, as in `name` or `lastBuild.number`.
-		s, shift = "."+s, -1
+	case s[0] == '@':
+		s = "$" + s[1:]
+	case s[0] == '.' || s[0] == '[':
+		s = "$" + s
+	case s[0] != '$':
+		s = "$." + s
 	}
-	fail := func(at int, format string, args ...any) (Path, error) {
-		return Path{}, fmt.Errorf("offset %d: %s", at+shift, fmt.Sprintf(format, args...))
-	}
-	for i < len(s) {
-		switch s[i] {
-		case '.':
-			i++
-			switch {
-			case i == len(s):
-				return fail(i, "a key must follow '.'")
-			case s[i] == '.':
-				return fail(i-1, "recursive descent (..) is not supported")
-			case s[i] == '*':
-				p.steps = append(p.steps, step{kind: stepWild})
+	var b strings.Builder
+	depth := 0
+	var quote byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote != 0:
+			if c == '\\' && i+1 < len(s) {
+				b.WriteByte(c)
 				i++
+				c = s[i]
+			} else if c == quote {
+				quote = 0
+			}
+		case depth > 0 && (c == '\'' || c == '"'):
+			quote = c
+		case c == '[':
+			depth++
+		case c == ']':
+			depth--
+		case depth == 0 && c == '.' && i+1 < len(s) && s[i+1] != '.' && s[i+1] != '*' && (i == 0 || s[i-1] != '.'):
+			n := dottedKeyLen(s[i+1:])
+			key := s[i+1 : i+1+n]
+			if n > 0 && !shorthand(key) {
+				b.WriteString("['" + strings.ReplaceAll(strings.ReplaceAll(key, `\`, `\\`), "'", `\'`) + "']")
+				i += n
 				continue
 			}
-			n := bareKeyLen(s[i:])
-			if n == 0 {
-				return fail(i, "unexpected %q after '.'", rune0(s[i:]))
-			}
-			p.steps = append(p.steps, step{kind: stepKey, key: s[i : i+n]})
-			i += n
-		case '[':
-			st, n, err := parseBracket(s[i:])
-			if err != nil {
-				return fail(i, "%s", err)
-			}
-			p.steps = append(p.steps, st)
-			i += n
-		default:
-			return fail(i, "unexpected %q, want '.' or '['", rune0(s[i:]))
 		}
+		b.WriteByte(c)
 	}
-	return p, nil
+	return b.String(), nil
 }
 
-func rune0(s string) rune {
-	r, _ := utf8.DecodeRuneInString(s)
-	return r
-}
-
-// bareKeyLen is the length of the key at the start of s written without
-// brackets: up to the next '.', '[' or a character that needs quoting.
-func bareKeyLen(s string) int {
+// dottedKeyLen is the length of the key after a '.', up to the next '.',
+// '[' or a character no key may hold unquoted.
+func dottedKeyLen(s string) int {
 	for i, r := range s {
-		if !bareKeyRune(r) {
+		switch {
+		case r == '.' || r == '[' || r == ']' || r == '\'' || r == '"' || r == '*' || r == '\\' || r == '(' || r == ')',
+			r == utf8.RuneError, unicode.IsSpace(r), !unicode.IsPrint(r):
 			return i
 		}
 	}
 	return len(s)
 }
 
-func bareKeyRune(r rune) bool {
-	switch r {
-	case '.', '[', ']', '\'', '"', '*', '\\', utf8.RuneError:
-		return false
+// shorthand reports whether RFC 9535 takes key after a '.' as it is.
+func shorthand(key string) bool {
+	for i, r := range key {
+		switch {
+		case r == '_' || r >= 0x80 || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z':
+		case i > 0 && r >= '0' && r <= '9':
+		default:
+			return false
+		}
 	}
-	return !unicode.IsSpace(r) && unicode.IsPrint(r)
+	return true
 }
 
-// parseBracket parses one [...] step at the start of s and returns its
-// length.
-func parseBracket(s string) (step, int, error) {
-	if len(s) < 2 {
-		return step{}, 0, errors.New("unterminated '['")
-	}
-	switch c := s[1]; {
-	case c == '*':
-		if len(s) < 3 || s[2] != ']' {
-			return step{}, 0, errors.New("want ']' after '[*'")
-		}
-		return step{kind: stepWild}, 3, nil
-	case c == '\'' || c == '"':
-		var key strings.Builder
-		for i := 2; i < len(s); i++ {
-			switch s[i] {
-			case c:
-				if i+1 >= len(s) || s[i+1] != ']' {
-					return step{}, 0, errors.New("want ']' after the quoted key")
-				}
-				return step{kind: stepKey, key: key.String()}, i + 2, nil
-			case '\\':
-				i++
-				if i == len(s) || (s[i] != '\\' && s[i] != '\'' && s[i] != '"') {
-					return step{}, 0, errors.New(`only \\, \' and \" may be escaped in a quoted key`)
-				}
-			}
-			key.WriteByte(s[i])
-		}
-		return step{}, 0, errors.New("unterminated quoted key")
-	case c == '-' || (c >= '0' && c <= '9'):
-		end := strings.IndexByte(s, ']')
-		if end < 0 {
-			return step{}, 0, errors.New("unterminated '['")
-		}
-		digits := strings.TrimPrefix(s[1:end], "-")
-		if digits == "" || len(digits) > maxIndexDigits || strings.Trim(digits, "0123456789") != "" {
-			return step{}, 0, fmt.Errorf("%q is not an array index", s[1:end])
-		}
-		n, _ := strconv.Atoi(s[1:end])
-		return step{kind: stepIndex, index: n}, end + 1, nil
-	default:
-		return step{}, 0, errors.New("want *, a quoted key or an index after '['")
-	}
-}
-
-// Singular reports whether the path selects at most one value: it has no
-// wildcard.
-func (p Path) Singular() bool {
-	return !slices.ContainsFunc(p.steps, func(s step) bool { return s.kind == stepWild })
-}
-
-// String writes the path in its canonical form, which parses back to the
-// same path: bare keys where they can be, ['...'] elsewhere.
-func (p Path) String() string {
+// canonical writes q with .key wherever RFC 9535 allows it, and the
+// library's bracket form elsewhere: $.jobs[*].name, $['a.b'].
+func canonical(q *spec.PathQuery) string {
 	var b strings.Builder
 	b.WriteByte('$')
-	for _, st := range p.steps {
-		switch st.kind {
-		case stepWild:
-			b.WriteString("[*]")
-		case stepIndex:
-			fmt.Fprintf(&b, "[%d]", st.index)
-		case stepKey:
-			if st.key != "" && bareKeyLen(st.key) == len(st.key) {
-				b.WriteByte('.')
-				b.WriteString(st.key)
+	for _, seg := range q.Segments() {
+		if sels := seg.Selectors(); !seg.IsDescendant() && len(sels) == 1 {
+			if n, ok := sels[0].(spec.Name); ok && string(n) != "" && shorthand(string(n)) {
+				b.WriteString("." + string(n))
 				continue
 			}
-			b.WriteString("['")
-			for i := 0; i < len(st.key); i++ {
-				if c := st.key[i]; c == '\'' || c == '\\' {
-					b.WriteByte('\\')
-				}
-				b.WriteByte(st.key[i])
-			}
-			b.WriteString("']")
 		}
+		b.WriteString(seg.String())
 	}
 	return b.String()
 }
 
+// Singular reports whether the path selects at most one value: only keys
+// and indexes, no wildcard, slice, filter or descent.
+func (p Path) Singular() bool {
+	return p.query == nil || p.query.Singular() != nil
+}
+
+// String writes the path in the library's canonical form, which parses
+// back to the same path.
+func (p Path) String() string {
+	if p.query == nil {
+		return "$"
+	}
+	return p.text
+}
+
 // Eval returns the values the path selects in doc, a document decoded by
 // encoding/json (with or without UseNumber), and how many branches ended
-// without a value: a missing key, an index out of range, a step into
-// something that is not an object or array, or null. Null is never
+// without a value: a key or index that is not there, a wildcard over
+// something that is neither an object nor an array, or null. Null is never
 // returned: it counts as missing, the way a Jenkins job that never ran has
-// `"lastBuild": null`.
+// `"lastBuild": null`. A filter, slice or descent that selects nothing is
+// not missing anything: selecting nothing is what it asked for. Members of
+// an object come in key order, so runs are reproducible.
+//
+// Filters see doc as the root `$`; in value and labels, doc is the element.
 func (p Path) Eval(doc any) (found []any, missing int) {
 	if doc == nil {
 		return nil, 1
 	}
 	cur := []any{doc}
-	for _, st := range p.steps {
+	if p.query == nil {
+		// The zero Path is `$`: the document (or the element) itself.
+		return cur, 0
+	}
+	for _, seg := range p.query.Segments() {
+		counts := countsMissing(seg)
 		var next []any
 		for _, v := range cur {
-			switch st.kind {
-			case stepKey:
-				obj, _ := v.(map[string]any)
-				if x := obj[st.key]; x != nil {
-					next = append(next, x)
-					continue
+			var out []any
+			if _, isObject := v.(map[string]any); isObject {
+				located := seg.SelectLocated(v, doc, nil)
+				slices.SortStableFunc(located, func(a, b *spec.LocatedNode) int { return a.Path.Compare(b.Path) })
+				for _, n := range located {
+					out = append(out, n.Node)
 				}
+			} else {
+				out = seg.Select(v, doc)
+			}
+			if len(out) == 0 && counts(v) {
 				missing++
-			case stepIndex:
-				arr, _ := v.([]any)
-				i := st.index
-				if i < 0 {
-					i += len(arr)
-				}
-				if i >= 0 && i < len(arr) && arr[i] != nil {
-					next = append(next, arr[i])
-					continue
-				}
-				missing++
-			case stepWild:
-				switch t := v.(type) {
-				case []any:
-					for _, x := range t {
-						if x == nil {
-							missing++
-							continue
-						}
-						next = append(next, x)
-					}
-				case map[string]any:
-					for _, k := range slices.Sorted(maps.Keys(t)) {
-						if t[k] == nil {
-							missing++
-							continue
-						}
-						next = append(next, t[k])
-					}
-				default:
+			}
+			for _, x := range out {
+				if x == nil {
 					missing++
+					continue
 				}
+				next = append(next, x)
 			}
 		}
 		cur = next
 	}
 	return cur, missing
+}
+
+// countsMissing says, for a segment, whether selecting nothing from a value
+// means something was missing: for keys and indexes always, for a wildcard
+// when the value is no object or array, for anything else never.
+func countsMissing(seg *spec.Segment) func(any) bool {
+	never := func(any) bool { return false }
+	if seg.IsDescendant() {
+		return never
+	}
+	sels := seg.Selectors()
+	wildcard := false
+	for _, s := range sels {
+		switch s.(type) {
+		case spec.Name, spec.Index:
+		case spec.WildcardSelector, *spec.WildcardSelector:
+			wildcard = true
+		default:
+			return never
+		}
+	}
+	if !wildcard {
+		return func(any) bool { return true }
+	}
+	return func(v any) bool {
+		switch v.(type) {
+		case []any, map[string]any:
+			return false
+		}
+		return true
+	}
 }
