@@ -47,7 +47,7 @@ func (c *checkConfigCmd) execute(g *globals) int {
 	}
 	// Sinks are built without opening the spool: a running server may hold it.
 	for sinkName := range cfg.Sinks {
-		if _, _, err := delivery.Build(sinkName, delivery.Options{Config: cfg, Logger: g.logger}); err != nil {
+		if _, err := delivery.Prepare([]string{sinkName}, delivery.Options{Config: cfg, Logger: g.logger}); err != nil {
 			problems += report(g, fmt.Errorf("%s: %w", name, err))
 		}
 	}

@@ -93,12 +93,11 @@ func (c *execCmd) execute(g *globals) int {
 	opts := delivery.Options{
 		Config: cfg, Getenv: os.Getenv, PushgatewayAddr: c.pushgatewayAddr, Logger: g.logger,
 	}
-	// Build every sink now, so that a missing setting fails before the
-	// job runs; the spool is opened only to deliver.
-	for _, s := range sinks {
-		if _, _, err := delivery.Build(s, opts); err != nil {
-			return fail(g, exitExecSetup, "%v", err)
-		}
+	// Build every sink now, once, so that a missing setting fails before
+	// the job runs; the spool is opened only to deliver.
+	prepared, err := delivery.Prepare(sinks, opts)
+	if err != nil {
+		return fail(g, exitExecSetup, "%v", err)
 	}
 	labels := exporter.ConstLabels(cfg, os.Getenv)
 	keptn, skipped := job.KeptnLabels(os.Environ())
@@ -135,14 +134,14 @@ func (c *execCmd) execute(g *globals) int {
 		g.logger.Debug("no sink to deliver the job's metrics to; give --push or jobs.NAME.sinks", "job", name)
 		return res.ExitCode
 	}
-	c.deliver(g, cfg, opts, name, sinks, labels, res, sigs)
+	c.deliver(g, cfg, prepared, name, sinks, labels, res, sigs)
 	return res.ExitCode
 }
 
 // deliver pushes the run's metrics; failures are logged and spooled, never
 // turned into an exit code. A signal during delivery cuts retries short, so
 // what is left goes to the spool at once.
-func (c *execCmd) deliver(g *globals, cfg *config.Config, opts delivery.Options, name string,
+func (c *execCmd) deliver(g *globals, cfg *config.Config, prepared *delivery.Prepared, name string,
 	sinks []string, labels map[string]string, res *job.Result, sigs <-chan os.Signal) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -162,7 +161,7 @@ func (c *execCmd) deliver(g *globals, cfg *config.Config, opts delivery.Options,
 		}
 		job.Accumulate(res.Families, prev)
 	}
-	d, err := delivery.Open(sinks, opts)
+	d, err := prepared.Open()
 	if err != nil {
 		// A spool (or state) dir exec cannot write costs the spool, never
 		// the delivery: the sinks were built before the job ran.

@@ -195,11 +195,9 @@ func (d *daemon) next() (*config.Config, *exporter.Set, error) {
 	if err == nil {
 		err = schedule.Check(set)
 	}
-	for sinkName := range cfg.Sinks {
-		if err != nil {
-			break
-		}
-		_, _, err = delivery.Build(sinkName, delivery.Options{Config: cfg, Logger: d.g.logger})
+	var prepared *delivery.Prepared
+	if err == nil {
+		prepared, err = delivery.Prepare(nil, delivery.Options{Config: cfg, Logger: d.g.logger, Registerer: d.reg})
 	}
 	if err != nil {
 		pool.Close()
@@ -214,7 +212,7 @@ func (d *daemon) next() (*config.Config, *exporter.Set, error) {
 		old.quiesce()
 		old.deliv.Close()
 	}
-	deliv := d.openDelivery(cfg)
+	deliv := d.openDelivery(prepared)
 	sched, err := schedule.Start(set, deliv, schedule.Options{
 		Labels: exporter.ConstLabels(cfg, os.Getenv), Logger: d.g.logger, Runs: d.runs, Run: d.srv.RunEntry,
 	})
@@ -234,22 +232,15 @@ func (d *daemon) next() (*config.Config, *exporter.Set, error) {
 	return cfg, set, nil
 }
 
-// openDelivery opens the sinks of cfg with its spool. When the spool cannot
-// be opened (a full disk, a bad spool.dir), serve still delivers, without
-// one, and says so: a reload must not leave it with no sinks at all.
-func (d *daemon) openDelivery(cfg *config.Config) *delivery.Delivery {
-	o := delivery.Options{Config: cfg, Logger: d.g.logger, Registerer: d.reg}
-	deliv, err := delivery.Open(nil, o)
-	if err == nil {
-		return deliv
-	}
-	d.g.logger.Error("cannot open the spool; delivering without one", "dir", cfg.Spool.Dir, "err", err)
-	o.NoSpool = true
-	deliv, err = delivery.Open(nil, o)
+// openDelivery opens the sinks built by next with the spool. A spool that
+// cannot be opened costs a warning and the metric metricwrap_spool_enabled
+// 0 (delivery.Prepared.Open): a reload must not leave serve with no sinks.
+func (d *daemon) openDelivery(prepared *delivery.Prepared) *delivery.Delivery {
+	deliv, err := prepared.Open()
 	if err != nil {
-		// The sinks were built once already in next; only the spool differs.
+		// The names were checked by Prepare; this cannot happen.
 		d.g.logger.Error("cannot open the sinks", "err", err)
-		deliv, _ = delivery.Open([]string{}, delivery.Options{Config: cfg, Logger: d.g.logger})
+		deliv, _ = delivery.Open([]string{}, delivery.Options{Logger: d.g.logger})
 	}
 	return deliv
 }

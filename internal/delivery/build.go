@@ -28,14 +28,17 @@ const (
 	EnvRemoteWrite = "remote-write"
 )
 
-// defaultRetryFor bounds retries of env-only sinks before spooling.
-const defaultRetryFor = 30 * time.Second
+// Env-only sinks take the defaults of a configured sink, defined once in
+// config.DefaultSinkConfig.
+var (
+	defaultRetryFor = time.Duration(config.DefaultSinkConfig.RetryFor)
+	defaultTimeout  = time.Duration(config.DefaultSinkConfig.Timeout)
+)
 
-// Build makes the sink called name: the config's sink of that name, else
+// build makes the sink called name: the config's sink of that name, else
 // one of the env-only sinks. It also returns how long a failed delivery to
 // it is retried before spooling.
-func Build(name string, o Options) (sink.Sink, time.Duration, error) {
-	o = o.withDefaults()
+func build(name string, o Options) (sink.Sink, time.Duration, error) {
 	if sc, ok := o.Config.Sinks[name]; ok {
 		s, err := fromConfig(name, sc, o)
 		if err != nil {
@@ -118,7 +121,7 @@ func fromEnv(name string, o Options) (sink.Sink, error) {
 		if addr == "" {
 			return nil, errors.New("no address: give --pushgateway-address or set PUSHGATEWAY_URL")
 		}
-		return pushgateway.New(pushgateway.Options{Name: name, URL: addr, Timeout: 10 * time.Second})
+		return pushgateway.New(pushgateway.Options{Name: name, URL: addr, Timeout: defaultTimeout})
 	case EnvDynatrace:
 		url := getenv("DT_URL")
 		if url == "" {
@@ -132,7 +135,7 @@ func fromEnv(name string, o Options) (sink.Sink, error) {
 			return nil, errors.New("DT_API_TOKEN is not set (a token with scope metrics.ingest)")
 		}
 		return dynatrace.New(dynatrace.Options{
-			Name: name, URL: url, Token: token, Timeout: 10 * time.Second, Logger: o.Logger,
+			Name: name, URL: url, Token: token, Timeout: defaultTimeout, Logger: o.Logger,
 			StateFile: filepath.Join(stateDir(o.Config), "dynatrace-"+name+".json"),
 		})
 	case EnvS3:
@@ -148,7 +151,7 @@ func fromEnv(name string, o Options) (sink.Sink, error) {
 			return nil, errors.New("REMOTE_WRITE_URL is not set")
 		}
 		return remotewrite.New(remotewrite.Options{
-			Name: name, URL: url, Timeout: 10 * time.Second,
+			Name: name, URL: url, Timeout: defaultTimeout,
 			Username: getenv("REMOTE_WRITE_USERNAME"), Password: getenv("REMOTE_WRITE_PASSWORD"),
 			BearerToken: getenv("REMOTE_WRITE_BEARER_TOKEN"),
 		})

@@ -61,10 +61,19 @@ type Delivery struct {
 	collectors []prometheus.Collector
 }
 
-// Open builds the named sinks (all configured sinks when names is nil) and
-// opens the spool. When another process holds the spool (serve running with
-// the same spool.dir), delivery goes on without one and says so.
-func Open(names []string, o Options) (*Delivery, error) {
+// Prepared are sinks built and checked, not yet delivering: exec builds
+// them before it runs the job (so a missing setting fails first) and opens
+// them after, serve before it retires the previous config's sinks. Each
+// sink is built once.
+type Prepared struct {
+	o        Options
+	names    []string
+	sinks    []sink.Sink
+	retryFor map[string]time.Duration
+}
+
+// Prepare builds the named sinks (all configured sinks when names is nil).
+func Prepare(names []string, o Options) (*Prepared, error) {
 	o = o.withDefaults()
 	if names == nil {
 		for n := range o.Config.Sinks {
@@ -72,26 +81,48 @@ func Open(names []string, o Options) (*Delivery, error) {
 		}
 		sort.Strings(names)
 	}
-	d := &Delivery{log: o.Logger, names: names, reg: o.Registerer}
-	var sinks []sink.Sink
+	p := &Prepared{o: o, names: names, retryFor: map[string]time.Duration{}}
 	var errs []error
-	retryFor := map[string]time.Duration{}
 	for _, n := range dedupe(names) {
-		s, rf, err := Build(n, o)
+		s, rf, err := build(n, o)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		sinks = append(sinks, s)
-		retryFor[n] = rf
-		d.collectors = append(d.collectors, registerCollectors(o.Registerer, s)...)
+		p.sinks = append(p.sinks, s)
+		p.retryFor[n] = rf
 	}
 	if len(errs) > 0 {
-		d.Close()
 		return nil, errors.Join(errs...)
 	}
-	fo := sink.FanoutOptions{SinkRetryFor: retryFor, Logger: o.Logger, Registerer: o.Registerer}
-	if len(sinks) > 0 && !o.NoSpool {
+	return p, nil
+}
+
+// Open builds the named sinks (all configured sinks when names is nil) and
+// opens them together with the spool: Prepare, then Prepared.Open.
+func Open(names []string, o Options) (*Delivery, error) {
+	p, err := Prepare(names, o)
+	if err != nil {
+		return nil, err
+	}
+	return p.Open()
+}
+
+// Open opens the spool and the fan-out over the prepared sinks, in one
+// call. A spool that cannot be opened (a read-only or unwritable spool.dir,
+// or another process holding it) costs a warning and the spool: delivery
+// goes on without one, and metricwrap_spool_enabled says so. Queues in the
+// spool that no sink of the config or the environment owns are reported
+// (see spool.Orphans) and never delivered.
+func (p *Prepared) Open() (*Delivery, error) {
+	o := p.o
+	d := &Delivery{log: o.Logger, names: p.names, reg: o.Registerer}
+	for _, s := range p.sinks {
+		d.collectors = append(d.collectors, registerCollectors(o.Registerer, s)...)
+	}
+	fo := sink.FanoutOptions{SinkRetryFor: p.retryFor, Logger: o.Logger, Registerer: o.Registerer}
+	enabled := 0.0
+	if len(p.sinks) > 0 && !o.NoSpool {
 		sp, err := spool.Open(spool.Options{
 			Dir:        o.Config.Spool.Dir,
 			MaxBytes:   int64(o.Config.Spool.MaxBytes),
@@ -101,23 +132,86 @@ func Open(names []string, o Options) (*Delivery, error) {
 		})
 		switch {
 		case errors.Is(err, spool.ErrLocked):
-			o.Logger.Warn("spool is in use by another metricwrap process; failed deliveries will not be kept",
+			o.Logger.Warn("spool is in use by another metricwrap process; delivering without it, so what fails now is not kept",
 				"dir", o.Config.Spool.Dir)
 		case err != nil:
-			d.Close()
-			return nil, fmt.Errorf("spool: %w", err)
+			o.Logger.Warn("cannot use the spool dir; delivering without a spool, so what fails now is not kept (set spool.dir to a writable directory)",
+				"dir", o.Config.Spool.Dir, "err", err)
 		default:
 			d.spool = sp
 			fo.Spool = sp
+			enabled = 1
 		}
 	}
-	f, err := sink.NewFanout(sinks, fo)
+	if g, err := registerGauge(o.Registerer, spoolEnabled); err == nil {
+		g.Set(enabled)
+	}
+	f, err := sink.NewFanout(p.sinks, fo)
 	if err != nil {
 		d.Close()
 		return nil, err
 	}
 	d.fanout = f
+	if d.spool != nil {
+		d.spool.Own(f.Queues()...)
+		d.spool.Own(otherQueues(o, p.names)...)
+		d.spool.LogOrphans()
+	}
 	return d, nil
+}
+
+// spoolEnabled is 1 while deliveries go through the spool, 0 when the
+// spool could not be opened and failed deliveries are not kept.
+var spoolEnabled = prometheus.NewGauge(prometheus.GaugeOpts{
+	Name: "metricwrap_spool_enabled",
+	Help: "1 when deliveries are spooled until acknowledged; 0 when the spool dir could not be used (read-only, unwritable, held by another process) and failed deliveries are lost.",
+})
+
+// registerGauge registers g, or returns the gauge registered before.
+func registerGauge(r prometheus.Registerer, g prometheus.Gauge) (prometheus.Gauge, error) {
+	if r == nil {
+		return g, nil
+	}
+	err := r.Register(g)
+	var are prometheus.AlreadyRegisteredError
+	switch {
+	case err == nil:
+		return g, nil
+	case errors.As(err, &are):
+		if existing, ok := are.ExistingCollector.(prometheus.Gauge); ok {
+			return existing, nil
+		}
+	}
+	return nil, err
+}
+
+// otherQueues are the queues of the sinks of the config and of the
+// environment that this delivery does not build (exec pushing to one sink
+// must not report the others' backlogs as orphans). A sink that cannot be
+// built here (a token missing from this environment) owns nothing.
+func otherQueues(o Options, names []string) []sink.Queue {
+	skip := map[string]bool{}
+	for _, n := range names {
+		skip[n] = true
+	}
+	var candidates []string
+	for n := range o.Config.Sinks {
+		candidates = append(candidates, n)
+	}
+	candidates = append(candidates, EnvPushgateway, EnvDynatrace, EnvS3, EnvRemoteWrite)
+	quiet := o
+	quiet.Logger = slog.New(slog.DiscardHandler)
+	var qs []sink.Queue
+	for _, n := range candidates {
+		if skip[n] {
+			continue
+		}
+		skip[n] = true
+		if s, _, err := build(n, quiet); err == nil {
+			qs = append(qs, sink.Queue{Sink: n, Destination: s.Destination()})
+		}
+	}
+	return qs
 }
 
 func dedupe(names []string) []string {
@@ -157,6 +251,37 @@ func (d *Delivery) Deliver(ctx context.Context, b *batch.Batch, names ...string)
 
 // Flush delivers every sink's spooled backlog.
 func (d *Delivery) Flush(ctx context.Context) error { return d.fanout.Flush(ctx) }
+
+// Spooled reports, per sink of this delivery, how many batches wait in its
+// queue; nil without a spool.
+func (d *Delivery) Spooled() map[string]int {
+	if d.spool == nil {
+		return nil
+	}
+	out := map[string]int{}
+	for _, q := range d.fanout.Queues() {
+		out[q.Sink] = d.spool.Depth(q)
+	}
+	return out
+}
+
+// Orphans lists the spool's queues that no sink of the config or the
+// environment delivers to; nil without a spool.
+func (d *Delivery) Orphans() []spool.Orphan {
+	if d.spool == nil {
+		return nil
+	}
+	return d.spool.Orphans()
+}
+
+// DropOrphans deletes the batches of every orphaned queue and returns how
+// many it deleted.
+func (d *Delivery) DropOrphans() int {
+	if d.spool == nil {
+		return 0
+	}
+	return d.spool.DropOrphans()
+}
 
 // Close releases the spool.
 func (d *Delivery) Close() error {

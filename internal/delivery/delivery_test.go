@@ -45,7 +45,7 @@ func TestEnvOnlySinks(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name+"/"+c.wantErr, func(t *testing.T) {
-			s, _, err := Build(c.name, Options{Config: cfg, Getenv: env(c.env)})
+			s, _, err := build(c.name, Options{Config: cfg, Getenv: env(c.env)}.withDefaults())
 			if c.wantErr == "" {
 				if err != nil || s.Name() != c.name {
 					t.Fatalf("got %v, %v", s, err)
@@ -142,7 +142,7 @@ spool: {dir: `+dir+`}
 		t.Fatal(err)
 	}
 	defer d.Close()
-	b := &batch.Batch{ID: "r1", Exporter: "x", Job: "j", Start: time.Now()}
+	b := &batch.Batch{ID: "r1", Exporter: "x", Job: "j", Start: time.Now(), Families: gauge("up", 1)}
 	if err := d.Deliver(context.Background(), b); err != nil {
 		t.Fatalf("a spooled batch was reported as lost: %v", err)
 	}
@@ -154,6 +154,12 @@ spool: {dir: `+dir+`}
 
 func strPtr(s string) *string { return &s }
 
+// gauge is one family with one unlabelled gauge sample.
+func gauge(name string, v float64) []*dto.MetricFamily {
+	return []*dto.MetricFamily{{Name: strPtr(name), Type: dto.MetricType_GAUGE.Enum(),
+		Metric: []*dto.Metric{{Gauge: &dto.Gauge{Value: &v}}}}}
+}
+
 // TestBuildWithoutGetenv is Build as check-config and serve call it: no
 // Getenv, no Logger.
 func TestBuildWithoutGetenv(t *testing.T) {
@@ -161,7 +167,7 @@ func TestBuildWithoutGetenv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := Build("dt", Options{Config: cfg}); err != nil {
+	if _, _, err := build("dt", Options{Config: cfg}.withDefaults()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -196,7 +202,7 @@ spool: {dir: `+t.TempDir()+`}
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &batch.Batch{ID: "job-1", Exporter: "backup", Job: "backup", PushMethod: "post", Start: time.Now()}
+	b := &batch.Batch{ID: "job-1", Exporter: "backup", Job: "backup", PushMethod: "post", Start: time.Now(), Families: gauge("up", 1)}
 	if err := d.Deliver(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +288,7 @@ func TestDynatraceTLSConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg.Spool.Dir = t.TempDir()
-		s, _, err := Build("dt", Options{Config: cfg})
+		s, _, err := build("dt", Options{Config: cfg}.withDefaults())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,15 +13,27 @@ import (
 	"github.com/metricwrap/metricwrap/internal/batch"
 )
 
-// Spooler keeps what a sink could not take in time and hands it back, oldest
-// first. *spool.Spool implements it (spool imports sink, so sink only knows
-// this interface). Both methods must be safe for concurrent use; Replay must
-// remove an entry only after deliver returned nil, stop at the first
-// non-permanent error, and skip (drop) entries rejected with Permanent.
-type Spooler interface {
-	Put(sinkName string, b *batch.Batch) error
-	Replay(ctx context.Context, sinkName string, deliver func(context.Context, *batch.Batch) error) (int, error)
+// Queue names one spool queue: a sink at a destination (Sink.Destination).
+// A batch spooled for a Queue is only ever delivered to that Queue.
+type Queue struct {
+	Sink        string
+	Destination string
 }
+
+// Spooler keeps batches until their destination acknowledged them and hands
+// them back, oldest first. *spool.Spool implements it (spool imports sink, so
+// sink only knows this interface). Both methods must be safe for concurrent
+// use; Replay must remove an entry only after deliver returned nil, stop at
+// a failure the destination may get over, and set aside (not retry forever)
+// entries rejected with a permanent error.
+type Spooler interface {
+	Put(q Queue, b *batch.Batch) error
+	Replay(ctx context.Context, q Queue, deliver func(context.Context, *batch.Batch) error) (int, error)
+}
+
+// ErrEmpty refuses a batch without a metric family: delivering it would
+// erase data (a Pushgateway PUT of an empty group deletes the group).
+var ErrEmpty = Permanent(errors.New("the batch has no metric family; nothing was sent, so no group or series was erased"))
 
 // Outcome is what became of one batch at one sink; it is the result label of
 // metricwrap_sink_push_total.
@@ -33,8 +45,9 @@ const (
 	OutcomeSuccess Outcome = "success"
 	// OutcomeSpooled: not delivered in time; it waits in the spool.
 	OutcomeSpooled Outcome = "spooled"
-	// OutcomeDropped: the sink rejected it with a Permanent error; retrying
-	// cannot help, so it was neither retried nor spooled.
+	// OutcomeDropped: the sink or its destination refused it for good
+	// (IsPermanent); retrying cannot help, so it was not retried. With a
+	// spool it is kept in the queue's quarantine/ directory.
 	OutcomeDropped Outcome = "dropped"
 	// OutcomeFailure: not delivered and not spooled (no spool, or the spool
 	// write failed): the batch is lost for this sink.
@@ -43,8 +56,9 @@ const (
 
 // FanoutOptions configure a Fanout. Zero durations take the defaults.
 type FanoutOptions struct {
-	// RetryFor bounds how long one batch is retried at one sink (default
-	// 30s) before it is spooled; ctx may end it sooner.
+	// RetryFor bounds how long one batch is retried at one sink before it
+	// is left in the spool; ctx may end it sooner. Zero means one attempt.
+	// The default (config.DefaultSinkConfig) is resolved by the caller.
 	RetryFor time.Duration
 	// SinkRetryFor overrides RetryFor per sink name. A zero value means one
 	// attempt, then the spool (config `retry_for: 0s`).
@@ -53,7 +67,9 @@ type FanoutOptions struct {
 	// jitter between attempts (defaults 200ms and 5s).
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
-	// Spool receives what is not delivered in time; nil loses it.
+	// Spool holds every batch from before its first attempt until its
+	// destination acknowledged it; nil delivers without one and loses what
+	// fails.
 	Spool  Spooler
 	Logger *slog.Logger
 	// Registerer receives the push metrics; nil registers nothing. Metrics
@@ -76,9 +92,10 @@ type Fanout struct {
 // target is one sink and the token that serializes its deliveries (a channel
 // so waiting for it honours ctx).
 type target struct {
-	sink Sink
-	name string
-	slot chan struct{}
+	sink  Sink
+	name  string
+	queue Queue
+	slot  chan struct{}
 	// retryFor bounds retries of one batch; zero means a single attempt.
 	retryFor time.Duration
 }
@@ -121,9 +138,6 @@ func (r Result) LogValue() slog.Value {
 
 // NewFanout returns a Fanout over sinks, whose names must be unique.
 func NewFanout(sinks []Sink, o FanoutOptions) (*Fanout, error) {
-	if o.RetryFor <= 0 {
-		o.RetryFor = 30 * time.Second
-	}
 	if o.BackoffBase <= 0 {
 		o.BackoffBase = 200 * time.Millisecond
 	}
@@ -139,7 +153,8 @@ func NewFanout(sinks []Sink, o FanoutOptions) (*Fanout, error) {
 		if _, dup := f.byName[name]; dup {
 			return nil, fmt.Errorf("two sinks are named %q", name)
 		}
-		t := &target{sink: s, name: name, slot: make(chan struct{}, 1), retryFor: o.RetryFor}
+		t := &target{sink: s, name: name, queue: Queue{Sink: name, Destination: s.Destination()},
+			slot: make(chan struct{}, 1), retryFor: o.RetryFor}
 		if rf, ok := o.SinkRetryFor[name]; ok {
 			t.retryFor = rf
 		}
@@ -184,7 +199,21 @@ func (f *Fanout) Deliver(ctx context.Context, b *batch.Batch, names ...string) [
 	return results
 }
 
-// deliver runs one sink's delivery: backlog first, then b, within RetryFor.
+// Queues returns the spool queue of every sink, so the spool can tell its
+// orphans.
+func (f *Fanout) Queues() []Queue {
+	qs := make([]Queue, len(f.targets))
+	for i, t := range f.targets {
+		qs[i] = t.queue
+	}
+	return qs
+}
+
+// deliver runs one sink's delivery within RetryFor. With a spool, b is
+// written to its queue first and the queue is replayed, so b goes after the
+// backlog, and leaves the spool only once the destination took it (or
+// refused it for good: then it is quarantined). Without one, b is pushed
+// directly.
 func (f *Fanout) deliver(ctx context.Context, t *target, b *batch.Batch) (r Result) {
 	start := time.Now()
 	r.Sink = t.name
@@ -192,6 +221,10 @@ func (f *Fanout) deliver(ctx context.Context, t *target, b *batch.Batch) (r Resu
 		r.Duration = time.Since(start)
 		f.m.pushes.WithLabelValues(t.name, string(r.Outcome)).Inc()
 	}()
+	if b.Empty() {
+		r.Outcome, r.Err = OutcomeDropped, ErrEmpty
+		return r
+	}
 	ctx, cancel := t.retryContext(ctx)
 	defer cancel()
 
@@ -200,37 +233,77 @@ func (f *Fanout) deliver(ctx context.Context, t *target, b *batch.Batch) (r Resu
 		defer func() { <-t.slot }()
 	case <-ctx.Done():
 		r.Err = fmt.Errorf("an earlier delivery to this sink is still running: %w", ctx.Err())
-		return f.spool(t, b, r)
+		return f.keep(t, b, r)
 	}
-	if f.opts.Spool != nil {
-		n, err := f.opts.Spool.Replay(ctx, t.name, f.replayer(t))
-		r.Replayed = n
-		if err != nil {
-			// Delivering b now would overtake the backlog.
+	if f.opts.Spool == nil {
+		return f.direct(ctx, t, b, r)
+	}
+	if err := f.opts.Spool.Put(t.queue, b); err != nil {
+		f.logger.Warn("cannot spool the batch before delivery; delivering it without the spool", "sink", t.name, "batch", b.ID, "err", err)
+		r = f.direct(ctx, t, b, r)
+		if r.Outcome == OutcomeFailure {
+			r.Err = fmt.Errorf("%w; and not spooled: %w", r.Err, err)
+		}
+		return r
+	}
+	var (
+		freshDone bool
+		freshErr  error
+	)
+	replay := f.replayer(t)
+	n, err := f.opts.Spool.Replay(ctx, t.queue, func(ctx context.Context, got *batch.Batch) error {
+		if got.ID != b.ID {
+			return replay(ctx, got)
+		}
+		rctx, cancel := t.retryContext(ctx)
+		defer cancel()
+		attempts, refused, err := f.push(rctx, t, got)
+		r.Attempts += attempts
+		freshDone, freshErr = err == nil || IsPermanent(err), err
+		return withRefusals(err, refused)
+	})
+	switch {
+	case freshDone && freshErr == nil:
+		r.Outcome, r.Replayed = OutcomeSuccess, n-1
+	case freshDone:
+		r.Outcome, r.Err, r.Replayed = OutcomeDropped, freshErr, n
+	default:
+		r.Outcome, r.Replayed = OutcomeSpooled, n
+		switch {
+		case freshErr != nil:
+			r.Err = freshErr
+		case err != nil:
 			r.Err = fmt.Errorf("spooled batches not delivered yet: %w", err)
-			return f.spool(t, b, r)
+		default:
+			r.Err = errors.New("not delivered yet")
 		}
 	}
-	r.Attempts, r.Err = f.push(ctx, t, b)
+	return r
+}
+
+// direct pushes b without a spool.
+func (f *Fanout) direct(ctx context.Context, t *target, b *batch.Batch, r Result) Result {
+	r.Attempts, _, r.Err = f.push(ctx, t, b)
 	switch {
 	case r.Err == nil:
 		r.Outcome = OutcomeSuccess
 	case IsPermanent(r.Err):
 		r.Outcome = OutcomeDropped
 	default:
-		return f.spool(t, b, r)
+		return f.keep(t, b, r)
 	}
 	return r
 }
 
-// spool writes b to the spool after a failed delivery and records how that went.
-func (f *Fanout) spool(t *target, b *batch.Batch, r Result) Result {
+// keep writes b to the spool after a delivery that could not start, and
+// records how that went.
+func (f *Fanout) keep(t *target, b *batch.Batch, r Result) Result {
 	if f.opts.Spool == nil {
 		r.Outcome = OutcomeFailure
 		r.Err = fmt.Errorf("not delivered and no spool configured: %w", r.Err)
 		return r
 	}
-	if err := f.opts.Spool.Put(t.name, b); err != nil {
+	if err := f.opts.Spool.Put(t.queue, b); err != nil {
 		r.Outcome = OutcomeFailure
 		r.Err = fmt.Errorf("not delivered (%w) and not spooled: %w", r.Err, err)
 		return r
@@ -245,15 +318,34 @@ func (f *Fanout) replayer(t *target) func(context.Context, *batch.Batch) error {
 	return func(ctx context.Context, b *batch.Batch) error {
 		ctx, cancel := t.retryContext(ctx)
 		defer cancel()
-		_, err := f.push(ctx, t, b)
+		_, refused, err := f.push(ctx, t, b)
 		switch {
 		case err == nil:
 			f.m.pushes.WithLabelValues(t.name, string(OutcomeSuccess)).Inc()
 		case IsPermanent(err):
 			f.m.pushes.WithLabelValues(t.name, string(OutcomeDropped)).Inc()
 		}
+		return withRefusals(err, refused)
+	}
+}
+
+// refusalsError tells the spool how many answered refusals an error stands
+// for, so that it can tell a batch the destination keeps refusing from a
+// destination that is down.
+type refusalsError struct {
+	err error
+	n   int
+}
+
+func (e *refusalsError) Error() string { return e.err.Error() }
+func (e *refusalsError) Unwrap() error { return e.err }
+func (e *refusalsError) Refusals() int { return e.n }
+
+func withRefusals(err error, n int) error {
+	if err == nil || n == 0 {
 		return err
 	}
+	return &refusalsError{err, n}
 }
 
 // Flush delivers every sink's spooled backlog, all sinks at once, and returns
@@ -273,7 +365,7 @@ func (f *Fanout) Flush(ctx context.Context) error {
 				errs[i] = fmt.Errorf("flush sink %s: %w", t.name, ctx.Err())
 				return
 			}
-			n, err := f.opts.Spool.Replay(ctx, t.name, f.replayer(t))
+			n, err := f.opts.Spool.Replay(ctx, t.queue, f.replayer(t))
 			if n > 0 {
 				f.logger.Info("delivered spooled batches", "sink", t.name, "count", n)
 			}

@@ -11,7 +11,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/sink"
@@ -38,6 +40,8 @@ type fakeSink struct {
 func newFake(name string) *fakeSink { return &fakeSink{name: name, seen: map[string]int{}} }
 
 func (s *fakeSink) Name() string { return s.name }
+
+func (s *fakeSink) Destination() string { return "fake " + s.name }
 
 func (s *fakeSink) Push(ctx context.Context, b *batch.Batch) error {
 	if s.hook != nil {
@@ -72,25 +76,63 @@ func (s *fakeSink) accepted() ([]string, int) {
 
 func down(*batch.Batch, int) error { return errDown }
 
-// fakeSpool records Puts and fails them when err is set; it holds nothing.
+// fakeSpool is a spool in memory: queues by sink name, the rules of
+// sink.Spooler. It fails Puts when err is set.
 type fakeSpool struct {
-	mu   sync.Mutex
-	err  error
-	puts []string
+	mu     sync.Mutex
+	err    error
+	puts   []string
+	queues map[sink.Queue][]*batch.Batch
 }
 
-func (s *fakeSpool) Put(name string, b *batch.Batch) error {
+func (s *fakeSpool) Put(q sink.Queue, b *batch.Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
 		return s.err
 	}
-	s.puts = append(s.puts, name+"/"+b.ID)
+	if s.queues == nil {
+		s.queues = map[sink.Queue][]*batch.Batch{}
+	}
+	s.puts = append(s.puts, q.Sink+"/"+b.ID)
+	s.queues[q] = append(s.queues[q], b)
 	return nil
 }
 
-func (s *fakeSpool) Replay(context.Context, string, func(context.Context, *batch.Batch) error) (int, error) {
-	return 0, nil
+func (s *fakeSpool) Replay(ctx context.Context, q sink.Queue, deliver func(context.Context, *batch.Batch) error) (int, error) {
+	n := 0
+	for {
+		s.mu.Lock()
+		if len(s.queues[q]) == 0 {
+			s.mu.Unlock()
+			return n, nil
+		}
+		b := s.queues[q][0]
+		s.mu.Unlock()
+		err := deliver(ctx, b)
+		if err != nil && !sink.IsPermanent(err) {
+			return n, err
+		}
+		s.mu.Lock()
+		s.queues[q] = s.queues[q][1:]
+		s.mu.Unlock()
+		if err == nil {
+			n++
+		}
+	}
+}
+
+// held lists what the spool still holds, as SINK/ID.
+func (s *fakeSpool) held() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for q, bs := range s.queues {
+		for _, b := range bs {
+			out = append(out, q.Sink+"/"+b.ID)
+		}
+	}
+	return out
 }
 
 type fanoutFixture struct {
@@ -126,7 +168,10 @@ func openSpool(t *testing.T) *spool.Spool {
 }
 
 func mkBatch(id string) *batch.Batch {
-	return &batch.Batch{ID: id, Job: "job", Start: time.Unix(1763900000, 0)}
+	return &batch.Batch{ID: id, Job: "job", Start: time.Unix(1763900000, 0), Families: []*dto.MetricFamily{{
+		Name: proto.String("up"), Type: dto.MetricType_GAUGE.Enum(),
+		Metric: []*dto.Metric{{Gauge: &dto.Gauge{Value: proto.Float64(1)}}},
+	}}}
 }
 
 func pushes(f fanoutFixture, sinkName string, o sink.Outcome) float64 {
@@ -235,8 +280,8 @@ func TestPermanentErrorIsNotRetriedNorSpooled(t *testing.T) {
 	if _, n := gw.accepted(); n != 1 || r[0].Attempts != 1 {
 		t.Fatalf("%d attempts (result says %d), want 1", n, r[0].Attempts)
 	}
-	if len(sp.puts) != 0 {
-		t.Fatalf("spooled %v", sp.puts)
+	if held := sp.held(); len(held) != 0 {
+		t.Fatalf("the spool still holds %v", held)
 	}
 	if v := pushes(f, "gateway", sink.OutcomeDropped); v != 1 {
 		t.Fatalf("push_total{result=dropped} = %v, want 1", v)
@@ -255,8 +300,8 @@ func TestTransientErrorsAreRetried(t *testing.T) {
 	f := newFanout(t, sp, gw)
 	r := f.Deliver(context.Background(), mkBatch("b1"))
 	assertOutcome(t, r[0], sink.OutcomeSuccess)
-	if r[0].Attempts != 3 || len(sp.puts) != 0 {
-		t.Fatalf("attempts %d, spooled %v; want 3 attempts, nothing spooled", r[0].Attempts, sp.puts)
+	if held := sp.held(); r[0].Attempts != 3 || len(held) != 0 {
+		t.Fatalf("attempts %d, spool holds %v; want 3 attempts, nothing left", r[0].Attempts, held)
 	}
 	if n := testutil.CollectAndCount(f.reg, "metricwrap_sink_last_success_timestamp_seconds"); n != 1 {
 		t.Fatalf("%d last-success series, want 1", n)
@@ -334,8 +379,8 @@ func TestHangingSinkDoesNotDelayOthers(t *testing.T) {
 	r := <-results
 	assertOutcome(t, r[0], sink.OutcomeSpooled)
 	assertOutcome(t, r[1], sink.OutcomeSuccess)
-	if strings.Join(sp.puts, ",") != "hang/b1" {
-		t.Fatalf("spooled %v, want hang/b1", sp.puts)
+	if held := strings.Join(sp.held(), ","); held != "hang/b1" {
+		t.Fatalf("spool holds %v, want hang/b1", held)
 	}
 }
 

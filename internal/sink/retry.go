@@ -10,23 +10,29 @@ import (
 
 // push tries to deliver b to t until it succeeds, fails permanently, or ctx
 // ends (it gives up early when the next wait would outlast ctx's deadline);
-// a sink without retries gets one attempt.
-// It returns the attempts made and the last error.
-func (f *Fanout) push(ctx context.Context, t *target, b *batch.Batch) (int, error) {
+// a sink without retries gets one attempt. Between attempts it waits the
+// backoff, or what the destination asked for with Retry-After when that is
+// longer, on every answer that carries it. It returns the attempts made, how
+// many of them the destination answered with a refusal that blames the batch
+// (it stops after MaxRefusals of those), and the last error.
+func (f *Fanout) push(ctx context.Context, t *target, b *batch.Batch) (attempts, refused int, err error) {
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		err := t.sink.Push(ctx, b)
 		f.m.duration.WithLabelValues(t.name).Observe(time.Since(start).Seconds())
 		if err == nil {
 			f.m.lastSuccess.WithLabelValues(t.name).SetToCurrentTime()
-			return attempt, nil
+			return attempt, refused, nil
 		}
-		if IsPermanent(err) || ctx.Err() != nil || t.retryFor <= 0 {
-			return attempt, err
+		if BlamesBatch(err) {
+			refused++
 		}
-		wait := backoff(attempt, f.opts.BackoffBase, f.opts.BackoffMax)
+		if IsPermanent(err) || ctx.Err() != nil || t.retryFor <= 0 || refused >= MaxRefusals {
+			return attempt, refused, err
+		}
+		wait := max(backoff(attempt, f.opts.BackoffBase, f.opts.BackoffMax), RetryAfter(err))
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
-			return attempt, err
+			return attempt, refused, err
 		}
 		f.logger.Debug("push failed, retrying", "sink", t.name, "batch", b.ID, "attempt", attempt, "wait", wait, "err", err)
 		timer := time.NewTimer(wait)
@@ -34,7 +40,7 @@ func (f *Fanout) push(ctx context.Context, t *target, b *batch.Batch) (int, erro
 		case <-timer.C:
 		case <-ctx.Done():
 			timer.Stop()
-			return attempt, err
+			return attempt, refused, err
 		}
 	}
 }

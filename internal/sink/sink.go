@@ -18,6 +18,15 @@ type Sink interface {
 	// Name is the sink's name from the config (or the env-only name, such as
 	// "pushgateway"); it keys metrics, logs and the spool.
 	Name() string
+	// Destination says where the sink delivers, canonically and without
+	// secrets: type, endpoint and whatever else selects the receiving end
+	// (tenant, bucket and prefix, job and grouping). The spool keys each
+	// queue by it, so a batch spooled for one destination is never
+	// delivered to another after the config or the environment changed.
+	Destination() string
+	// Push delivers b. It checks b against the protocol's rules first and
+	// refuses what the destination would refuse (with Refused), and maps the
+	// destination's answer with Answer.
 	Push(ctx context.Context, b *batch.Batch) error
 }
 
@@ -35,8 +44,13 @@ func Permanent(err error) error {
 	return permanentError{err}
 }
 
-// IsPermanent reports whether err, or any error it wraps, was marked Permanent.
+// IsPermanent reports whether err, or any error it wraps, was marked
+// Permanent or is a Refusal that Answer classified as permanent.
 func IsPermanent(err error) bool {
 	var p permanentError
-	return errors.As(err, &p)
+	if errors.As(err, &p) {
+		return true
+	}
+	var r *Refusal
+	return errors.As(err, &r) && r.permanent
 }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/metricwrap/metricwrap/internal/batch"
 )
 
 // expired reports whether e is older than MaxAge at now.
@@ -85,7 +87,7 @@ func (s *Spool) remove(q *queue, e entry) bool {
 func (s *Spool) unlink(q *queue, e entry) {
 	err := os.Remove(filepath.Join(q.dir, e.name))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		s.logger.Error("cannot remove spool entry; it may be delivered again after a restart", "sink", q.sink, "file", e.name, "err", err)
+		s.logger.Error("cannot remove spool entry; it may be delivered again after a restart", "sink", q.sink, "queue", q.key, "file", e.name, "err", err)
 	}
 }
 
@@ -102,33 +104,56 @@ func (s *Spool) logDrop(q *queue, e entry, reason string, cause error) {
 	if s.dropped != nil {
 		s.dropped.WithLabelValues(q.sink, reason).Inc()
 	}
-	attrs := []any{"sink", q.sink, "file", e.name, "reason", reason, "age", s.now().Sub(e.put).Round(time.Second)}
+	attrs := []any{"sink", q.sink, "queue", q.key, "file", e.name, "reason", reason, "age", s.now().Sub(e.put).Round(time.Second)}
 	if cause != nil {
 		attrs = append(attrs, "err", cause)
 	}
 	s.logger.Warn("dropped spooled batch", attrs...)
 }
 
-// quarantine moves an undecodable entry out of the queue into DIR/SINK/
-// quarantine/ for an operator to look at, so that replay goes on. If even
-// that fails the file is deleted: a bad entry must never block a sink.
-func (s *Spool) quarantine(q *queue, e entry, cause error) {
-	if !s.remove(q, e) {
-		return
+// setAside quarantines an entry its destination refused (see Replay) and
+// logs it once, with the destination's answer.
+func (s *Spool) setAside(qu *queue, e entry, b *batch.Batch, cause error) {
+	if s.quarantine(qu, e, "refused", cause) {
+		s.logger.Error("quarantined a batch its destination refuses; the batches behind it go on",
+			"sink", qu.sink, "queue", qu.key, "batch", b.ID, "file", filepath.Join(qu.dir, quarantineDir, e.name), "answer", cause)
 	}
-	if s.dropped != nil {
-		s.dropped.WithLabelValues(q.sink, ReasonCorrupt).Inc()
+}
+
+// quarantine moves an entry out of the queue into DIR/QUEUE/quarantine/,
+// with the cause in a .reason file beside it, for an operator to look at,
+// so that replay goes on. If even that fails the file is deleted: a bad
+// entry must never block a queue. It reports whether the entry was moved.
+func (s *Spool) quarantine(qu *queue, e entry, reason string, cause error) bool {
+	if !s.remove(qu, e) {
+		return false
 	}
-	qdir := filepath.Join(q.dir, quarantineDir)
+	if reason == ReasonCorrupt {
+		if s.dropped != nil {
+			s.dropped.WithLabelValues(qu.sink, ReasonCorrupt).Inc()
+		}
+	} else if s.quarantined != nil {
+		s.quarantined.WithLabelValues(qu.sink).Inc()
+	}
+	s.mu.Lock()
+	qu.quarantines++
+	s.mu.Unlock()
+	qdir := filepath.Join(qu.dir, quarantineDir)
 	dst := filepath.Join(qdir, e.name)
 	err := os.MkdirAll(qdir, 0o700)
 	if err == nil {
-		err = os.Rename(filepath.Join(q.dir, e.name), dst)
+		err = os.WriteFile(dst+reasonSuffix, []byte(cause.Error()+"\n"), 0o600)
+	}
+	if err == nil {
+		err = os.Rename(filepath.Join(qu.dir, e.name), dst)
 	}
 	if err != nil {
-		s.unlink(q, e)
-		s.logger.Error("deleted corrupt spool entry that could not be quarantined", "sink", q.sink, "file", e.name, "err", cause, "quarantine_err", err)
-		return
+		s.unlink(qu, e)
+		s.logger.Error("deleted a spool entry that could not be quarantined", "sink", qu.sink, "file", e.name, "err", cause, "quarantine_err", err)
+		return false
 	}
-	s.logger.Error("quarantined corrupt spool entry", "sink", q.sink, "file", dst, "err", cause)
+	if reason == ReasonCorrupt {
+		s.logger.Error("quarantined corrupt spool entry", "sink", qu.sink, "file", dst, "err", cause)
+	}
+	return true
 }

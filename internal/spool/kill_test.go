@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/sink"
 )
@@ -36,7 +38,7 @@ func TestHelperProcess(t *testing.T) {
 	}
 	for i := range 10000 {
 		id := fmt.Sprintf("k%05d", i)
-		if err := s.Put("gw", testBatch(id)); err != nil {
+		if err := s.Put(qn("gw"), testBatch(id)); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
 		}
@@ -69,7 +71,7 @@ func TestSurvivesKill9(t *testing.T) {
 					t.Fatalf("batch %d is %s, want %s", i, id, want)
 				}
 			}
-			leftovers, err := filepath.Glob(filepath.Join(dir, "gw", "*"+tempSuffix))
+			leftovers, err := filepath.Glob(filepath.Join(dir, queueKey(qn("gw")), "*"+tempSuffix))
 			if err != nil || len(leftovers) > 0 {
 				t.Fatalf("temp files left after Open: %v %v", leftovers, err)
 			}
@@ -142,7 +144,7 @@ func TestReplay10k(t *testing.T) {
 	s = open(t, Options{Dir: dir})
 	opened := time.Since(start)
 	next := 0
-	delivered, err := s.Replay(context.Background(), "gw", func(_ context.Context, b *batch.Batch) error {
+	delivered, err := s.Replay(context.Background(), qn("gw"), func(_ context.Context, b *batch.Batch) error {
 		if want := fmt.Sprintf("b%05d", next); b.ID != want {
 			return sink.Permanent(fmt.Errorf("got %s, want %s", b.ID, want))
 		}
@@ -156,7 +158,7 @@ func TestReplay10k(t *testing.T) {
 	if err != nil || delivered != n || next != n {
 		t.Fatalf("Replay = %d, %v; %d in order; want %d", delivered, err, next, n)
 	}
-	if v := dropped(s, "gw", ReasonPermanent); v != 0 {
+	if v := testutil.ToFloat64(s.quarantined.WithLabelValues("gw")); v != 0 {
 		t.Fatalf("%v batches out of order", v)
 	}
 	assertIDs(t, nil, drain(t, s.Spool, "gw"))

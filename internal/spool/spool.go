@@ -1,13 +1,24 @@
-// Package spool is the durable retry queue shared by all sinks: what a sink
-// could not take in time is written here and delivered later, in order, by
-// the running server or by the next run, exec or flush.
+// Package spool is the durable retry queue shared by all sinks: a batch is
+// written here before its first delivery attempt and removed only after its
+// destination acknowledged it, so what a sink could not take is delivered
+// later, in order, by the running server or by the next run, exec or flush.
 //
-// Layout: one directory per sink under Options.Dir (the name escaped, see
-// dirName), one file per batch named SEQUENCE-UNIXNANO.batch so names sort in
-// put order. A file appears only complete (temp file, fsync, rename, fsync of
-// the directory), so a crash or kill at any moment loses nothing whose Put
-// returned. Delivery is at least once: a crash between a successful delivery
-// and the removal of its file delivers that batch again.
+// Layout: one directory per queue under Options.Dir. A queue belongs to one
+// sink at one destination (sink.Queue): its directory is the sink name
+// (escaped, see dirName), '@' and a hash of the sink name and destination,
+// the way Prometheus keys each remote-write queue by a hash of its config; a
+// queue.json beside the entries names both for people and for reports. One
+// file per batch named SEQUENCE-UNIXNANO.batch so names sort in put order. A
+// file appears only complete (temp file, fsync, rename, fsync of the
+// directory), so a crash or kill at any moment loses nothing whose Put
+// returned. Delivery is at least once: a crash between a delivery the
+// destination took and the removal of its file delivers that same batch
+// again.
+//
+// A queue no sink of the running process owns (its destination changed, or
+// a directory written by a version that keyed queues by sink name only) is
+// an orphan: never replayed, reported by Orphans, kept until max_age, and
+// removed on purpose with DropOrphans.
 //
 // One process owns a spool dir at a time: Open takes a flock on DIR/.lock and
 // fails with ErrLocked while another process holds it.
@@ -28,6 +39,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/metricwrap/metricwrap/internal/batch"
@@ -42,30 +57,40 @@ var ErrLocked = errors.New("spool dir is in use by another process")
 
 // Drop reasons, the values of the reason label of metricwrap_spool_dropped_total.
 const (
-	ReasonMaxBytes  = "max_bytes" // the spool was full; the oldest entry went
-	ReasonMaxAge    = "max_age"   // the entry was older than MaxAge
-	ReasonPermanent = "permanent" // the sink rejected it for good on replay
-	ReasonCorrupt   = "corrupt"   // unreadable; moved to quarantine/
+	ReasonMaxBytes = "max_bytes" // the spool was full; the oldest entry went
+	ReasonMaxAge   = "max_age"   // the entry was older than MaxAge
+	ReasonCorrupt  = "corrupt"   // unreadable; moved to quarantine/
+	ReasonOrphan   = "orphan"    // its queue had no owner; dropped on purpose
 )
 
 const (
 	entrySuffix   = ".batch"
 	tempSuffix    = ".tmp"
+	reasonSuffix  = ".reason"
 	quarantineDir = "quarantine"
+	queueMetaFile = "queue.json"
 )
+
+// DefaultMaxRefusals is how many times a destination may refuse the batch
+// at the head of its queue, while answering (sink.BlamesBatch), before the
+// spool tries the batch behind it; if the destination takes that one, the
+// head is set aside.
+const DefaultMaxRefusals = sink.MaxRefusals
 
 // Options configure a Spool. Zero MaxBytes or MaxAge means no such bound.
 type Options struct {
 	Dir      string
 	MaxBytes int64
 	MaxAge   time.Duration
-	Logger   *slog.Logger
+	// MaxRefusals is DefaultMaxRefusals when zero.
+	MaxRefusals int
+	Logger      *slog.Logger
 	// Registerer receives the spool's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 }
 
-// Spool is a set of per-sink FIFO queues on disk. All methods are safe for
-// concurrent use.
+// Spool is a set of per-destination FIFO queues on disk. All methods are
+// safe for concurrent use.
 type Spool struct {
 	opts   Options
 	logger *slog.Logger
@@ -73,26 +98,41 @@ type Spool struct {
 	seq    atomic.Uint64
 	now    func() time.Time
 	nosync bool // tests only: skip fsync when building large fixtures
+	// step, tests only, is called at each step of a replay, so a test can
+	// kill the process at exactly that point.
+	step func(what string, b *batch.Batch)
 
-	mu     sync.Mutex // guards queues, every queue's entries and bytes, and bytes
+	mu     sync.Mutex // guards queues, every queue's entries, bytes, owned and strikes, and bytes
 	queues map[string]*queue
 	bytes  int64
 
-	dropped   *prometheus.CounterVec
-	collector prometheus.Collector
+	dropped     *prometheus.CounterVec
+	quarantined *prometheus.CounterVec
+	collector   prometheus.Collector
 }
 
-// queue is one sink's backlog.
+// queue is one destination's backlog.
 type queue struct {
+	key  string // the directory name
 	sink string
-	dir  string
-	// putMu makes a sink's Puts take sequence numbers and join entries in
+	// destination is what the sink said when the queue was made; empty
+	// for a queue of a version that keyed queues by sink name (legacy).
+	destination string
+	legacy      bool
+	dir         string
+	// owned: a sink of this process delivers this queue (Own, Put, Replay).
+	owned bool
+	// putMu makes a queue's Puts take sequence numbers and join entries in
 	// the same order.
 	putMu sync.Mutex
 	// replaying admits one Replay at a time; a channel so waiting honours ctx.
 	replaying chan struct{}
 	entries   []entry // ascending seq
 	bytes     int64
+	// strikes counts the answered refusals of the entry at the head.
+	strikes     int
+	strikesSeq  uint64
+	quarantines int
 }
 
 // entry is one spooled batch, as known from its file name and size.
@@ -101,6 +141,19 @@ type entry struct {
 	name string
 	put  time.Time
 	size int64
+}
+
+// queueMeta is queue.json.
+type queueMeta struct {
+	Sink        string `json:"sink"`
+	Destination string `json:"destination"`
+}
+
+// queueKey is the directory name of q's queue: readable (the sink name) and
+// unique per sink and destination (the hash).
+func queueKey(q sink.Queue) string {
+	h := sha256.Sum256([]byte(q.Sink + "\x00" + q.Destination))
+	return dirName(q.Sink) + "@" + hex.EncodeToString(h[:8])
 }
 
 // Open opens (creating it if needed) the spool in o.Dir, removes temp files
@@ -138,11 +191,12 @@ func (s *Spool) Close() error {
 	if s.opts.Registerer != nil {
 		s.opts.Registerer.Unregister(s.collector)
 		s.opts.Registerer.Unregister(s.dropped)
+		s.opts.Registerer.Unregister(s.quarantined)
 	}
 	return s.lock.Close()
 }
 
-// load indexes every sink directory that holds entries.
+// load indexes every queue directory that holds entries.
 func (s *Spool) load() error {
 	des, err := os.ReadDir(s.opts.Dir)
 	if err != nil {
@@ -153,15 +207,14 @@ func (s *Spool) load() error {
 		if !de.IsDir() || strings.HasPrefix(de.Name(), ".") {
 			continue
 		}
-		name, err := sinkName(de.Name())
+		q, err := s.loadQueue(de.Name())
 		if err != nil {
 			s.logger.Warn("ignoring directory in spool dir", "dir", de.Name(), "err", err)
 			continue
 		}
-		q := newQueue(name, filepath.Join(s.opts.Dir, de.Name()))
 		files, err := os.ReadDir(q.dir)
 		if err != nil {
-			return fmt.Errorf("read spool dir of sink %s: %w", name, err)
+			return fmt.Errorf("read spool queue %s: %w", q.key, err)
 		}
 		for _, f := range files {
 			if !f.Type().IsRegular() {
@@ -169,7 +222,7 @@ func (s *Spool) load() error {
 			}
 			if strings.HasSuffix(f.Name(), tempSuffix) {
 				err := os.Remove(filepath.Join(q.dir, f.Name()))
-				s.logger.Info("removed temp file left by an interrupted spool write", "sink", name, "file", f.Name(), "err", err)
+				s.logger.Info("removed temp file left by an interrupted spool write", "queue", q.key, "file", f.Name(), "err", err)
 				continue
 			}
 			e, ok := parseEntryName(f.Name())
@@ -185,19 +238,47 @@ func (s *Spool) load() error {
 			q.bytes += e.size
 			maxSeq = max(maxSeq, e.seq)
 		}
-		if len(q.entries) == 0 {
-			continue
-		}
 		sort.Slice(q.entries, func(i, j int) bool { return q.entries[i].seq < q.entries[j].seq })
-		s.queues[name] = q
+		s.queues[q.key] = q
 		s.bytes += q.bytes
 	}
 	s.seq.Store(maxSeq)
 	return nil
 }
 
-func newQueue(sink, dir string) *queue {
-	return &queue{sink: sink, dir: dir, replaying: make(chan struct{}, 1)}
+// loadQueue makes the queue of an existing directory: a keyed one (with
+// its queue.json), or a legacy one named by sink only, which is an orphan
+// for good: its destination is unknown.
+func (s *Spool) loadQueue(name string) (*queue, error) {
+	dir := filepath.Join(s.opts.Dir, name)
+	sinkPart, _, keyed := strings.Cut(name, "@")
+	sinkName, err := sinkName(sinkPart)
+	if err != nil {
+		return nil, err
+	}
+	q := newQueue(name, sinkName, dir)
+	if !keyed {
+		q.legacy = true
+		return q, nil
+	}
+	data, err := os.ReadFile(filepath.Join(dir, queueMetaFile))
+	var m queueMeta
+	if err == nil {
+		err = json.Unmarshal(data, &m)
+	}
+	switch {
+	case err != nil:
+		s.logger.Warn("spool queue has no readable queue.json; it is reported by its directory name", "queue", name, "err", err)
+	case queueKey(sink.Queue{Sink: m.Sink, Destination: m.Destination}) != name:
+		s.logger.Warn("spool queue's queue.json does not match its directory name; it is reported by its directory name", "queue", name)
+	default:
+		q.destination = m.Destination
+	}
+	return q, nil
+}
+
+func newQueue(key, sinkName, dir string) *queue {
+	return &queue{key: key, sink: sinkName, dir: dir, replaying: make(chan struct{}, 1)}
 }
 
 func entryName(seq uint64, t time.Time) string {
@@ -221,28 +302,54 @@ func parseEntryName(name string) (entry, bool) {
 	return entry{seq: seq, name: name, put: time.Unix(0, nano)}, true
 }
 
-// queueFor returns the sink's queue, creating it (and its directory) when
-// create is set; nil when it does not exist and create is not set.
-func (s *Spool) queueFor(sinkName string, create bool) (*queue, error) {
+// queueFor returns q's queue and marks it owned, creating it (and its
+// directory and queue.json) when create is set; nil when it does not exist
+// and create is not set.
+func (s *Spool) queueFor(q sink.Queue, create bool) (*queue, error) {
+	key := queueKey(q)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if q, ok := s.queues[sinkName]; ok || !create {
-		return q, nil
+	if qu, ok := s.queues[key]; ok || !create {
+		if ok {
+			qu.owned = true
+			qu.destination = q.Destination
+		}
+		return qu, nil
 	}
-	if sinkName == "" {
+	if q.Sink == "" {
 		return nil, errors.New("spool: empty sink name")
 	}
-	q := newQueue(sinkName, filepath.Join(s.opts.Dir, dirName(sinkName)))
-	if err := os.MkdirAll(q.dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create spool dir of sink %s: %w", sinkName, err)
+	qu := newQueue(key, q.Sink, filepath.Join(s.opts.Dir, key))
+	qu.destination, qu.owned = q.Destination, true
+	if err := os.MkdirAll(qu.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create spool queue of sink %s: %w", q.Sink, err)
 	}
-	s.queues[sinkName] = q
-	return q, nil
+	meta, err := json.Marshal(queueMeta{Sink: q.Sink, Destination: q.Destination})
+	if err != nil {
+		return nil, fmt.Errorf("spool queue of sink %s: %w", q.Sink, err)
+	}
+	if err := s.writeAtomic(qu.dir, queueMetaFile, meta); err != nil {
+		return nil, fmt.Errorf("create spool queue of sink %s: %w", q.Sink, err)
+	}
+	s.queues[key] = qu
+	return qu, nil
 }
 
-// Put appends b to the sink's queue. When Put returns nil the batch is on
-// disk and survives a crash; then the bounds are applied, oldest first.
-func (s *Spool) Put(sinkName string, b *batch.Batch) error {
+// Own marks the queues of qs as delivered by this process: they are not
+// orphans, whether or not they hold anything yet.
+func (s *Spool) Own(qs ...sink.Queue) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, q := range qs {
+		if qu, ok := s.queues[queueKey(q)]; ok {
+			qu.owned = true
+		}
+	}
+}
+
+// Put appends b to q's queue. When Put returns nil the batch is on disk
+// and survives a crash; then the bounds are applied, oldest first.
+func (s *Spool) Put(q sink.Queue, b *batch.Batch) error {
 	data, err := encode(b)
 	if err != nil {
 		return err
@@ -250,21 +357,21 @@ func (s *Spool) Put(sinkName string, b *batch.Batch) error {
 	if s.opts.MaxBytes > 0 && int64(len(data)) > s.opts.MaxBytes {
 		return fmt.Errorf("spool batch %s: %d bytes is more than the spool's max_bytes (%d)", b.ID, len(data), s.opts.MaxBytes)
 	}
-	q, err := s.queueFor(sinkName, true)
+	qu, err := s.queueFor(q, true)
 	if err != nil {
 		return err
 	}
-	q.putMu.Lock()
-	defer q.putMu.Unlock()
+	qu.putMu.Lock()
+	defer qu.putMu.Unlock()
 	now := s.now()
 	e := entry{seq: s.seq.Add(1), put: now, size: int64(len(data))}
 	e.name = entryName(e.seq, now)
-	if err := s.writeAtomic(q.dir, e.name, data); err != nil {
-		return fmt.Errorf("spool batch %s for sink %s: %w", b.ID, sinkName, err)
+	if err := s.writeAtomic(qu.dir, e.name, data); err != nil {
+		return fmt.Errorf("spool batch %s for sink %s: %w", b.ID, q.Sink, err)
 	}
 	s.mu.Lock()
-	q.entries = append(q.entries, e)
-	q.bytes += e.size
+	qu.entries = append(qu.entries, e)
+	qu.bytes += e.size
 	s.bytes += e.size
 	s.mu.Unlock()
 	s.enforceBounds()
@@ -316,30 +423,39 @@ func syncDir(dir string) error {
 	return d.Close()
 }
 
-// Replay delivers the sink's backlog oldest first, removing each entry only
-// after deliver returned nil. It stops at the first failure so that order is
-// kept, and returns that error. Two exceptions never stop it: an entry that
-// deliver rejects with a sink.Permanent error is dropped (the receiver will
-// never take it; logged and counted with reason "permanent"), and an entry
-// that cannot be decoded is moved to the sink's quarantine/ directory (logged
-// and counted with reason "corrupt"). Entries Put during a Replay wait for the
-// next one. One Replay per sink runs at a time; others wait, honouring ctx.
-func (s *Spool) Replay(ctx context.Context, sinkName string, deliver func(context.Context, *batch.Batch) error) (int, error) {
-	q, _ := s.queueFor(sinkName, false)
-	if q == nil {
+// Replay delivers q's backlog oldest first, removing each entry only after
+// deliver returned nil, so order is kept for everything delivered. It stops
+// at a failure the destination may get over (it is down, or throttling) and
+// returns that error. What never stops it:
+//
+//   - an entry deliver rejects with a permanent error (the destination, or
+//     the sink's own check of the protocol's rules, refused it for good) is
+//     quarantined with that answer;
+//   - an entry the destination keeps refusing while it answers (MaxRefusals
+//     refusals) is set aside the same way as soon as the destination takes
+//     the entry behind it;
+//   - an entry that cannot be decoded is quarantined as corrupt.
+//
+// Each quarantined entry is counted (metricwrap_spool_quarantined_total)
+// and logged once, and lands in the queue's quarantine/ directory with a
+// .reason file beside it. Entries Put during a Replay wait for the next one.
+// One Replay per queue runs at a time; others wait, honouring ctx.
+func (s *Spool) Replay(ctx context.Context, q sink.Queue, deliver func(context.Context, *batch.Batch) error) (int, error) {
+	qu, _ := s.queueFor(q, false)
+	if qu == nil {
 		return 0, nil
 	}
 	select {
-	case q.replaying <- struct{}{}:
-		defer func() { <-q.replaying }()
+	case qu.replaying <- struct{}{}:
+		defer func() { <-qu.replaying }()
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
 	s.enforceBounds()
 	s.mu.Lock()
 	var last uint64
-	if n := len(q.entries); n > 0 {
-		last = q.entries[n-1].seq
+	if n := len(qu.entries); n > 0 {
+		last = qu.entries[n-1].seq
 	}
 	s.mu.Unlock()
 
@@ -348,41 +464,114 @@ func (s *Spool) Replay(ctx context.Context, sinkName string, deliver func(contex
 		if err := ctx.Err(); err != nil {
 			return delivered, err
 		}
-		s.mu.Lock()
-		if len(q.entries) == 0 || q.entries[0].seq > last {
-			s.mu.Unlock()
-			return delivered, nil
+		e, b, ok, err := s.next(qu, 0, last)
+		if !ok || err != nil {
+			return delivered, err
 		}
-		e := q.entries[0]
-		s.mu.Unlock()
-
-		if s.expired(e, s.now()) {
-			s.drop(q, e, ReasonMaxAge, nil)
+		s.stepHook("deliver", b)
+		err = deliver(ctx, b)
+		if err == nil {
+			s.stepHook("delivered", b)
+			s.done(qu, e)
+			s.stepHook("removed", b)
+			delivered++
 			continue
 		}
-		data, err := os.ReadFile(filepath.Join(q.dir, e.name))
+		if sink.IsPermanent(err) {
+			s.setAside(qu, e, b, err)
+			continue
+		}
+		if !sink.BlamesBatch(err) || s.strike(qu, e, refusals(err)) < s.maxRefusals() {
+			return delivered, fmt.Errorf("deliver spooled batch %s to sink %s: %w", b.ID, q.Sink, err)
+		}
+		// The destination answers but keeps refusing this one: if it takes
+		// the next, set this one aside.
+		e2, b2, ok, err2 := s.next(qu, 1, last)
+		if !ok || err2 != nil {
+			return delivered, errors.Join(fmt.Errorf("deliver spooled batch %s to sink %s: %w", b.ID, q.Sink, err), err2)
+		}
+		s.stepHook("deliver", b2)
+		if err2 := deliver(ctx, b2); err2 != nil {
+			return delivered, fmt.Errorf("deliver spooled batch %s to sink %s: %w", b.ID, q.Sink, err)
+		}
+		s.stepHook("delivered", b2)
+		s.setAside(qu, e, b, fmt.Errorf("refused %d times while later batches were taken: %w", s.maxRefusals(), err))
+		s.done(qu, e2)
+		s.stepHook("removed", b2)
+		delivered++
+	}
+}
+
+// next reads the i-th (0 or 1) live entry of qu up to seq last, dropping
+// what expired or vanished and quarantining what cannot be decoded on the
+// way; ok is false when there is none.
+func (s *Spool) next(qu *queue, i int, last uint64) (entry, *batch.Batch, bool, error) {
+	for {
+		s.mu.Lock()
+		if len(qu.entries) <= i || qu.entries[i].seq > last {
+			s.mu.Unlock()
+			return entry{}, nil, false, nil
+		}
+		e := qu.entries[i]
+		s.mu.Unlock()
+		if s.expired(e, s.now()) {
+			s.drop(qu, e, ReasonMaxAge, nil)
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(qu.dir, e.name))
 		if errors.Is(err, fs.ErrNotExist) {
-			s.remove(q, e) // dropped by the bounds meanwhile, or removed by hand
+			s.remove(qu, e) // dropped by the bounds meanwhile, or removed by hand
 			continue
 		}
 		if err != nil {
-			return delivered, fmt.Errorf("read spool entry %s of sink %s: %w", e.name, sinkName, err)
+			return e, nil, false, fmt.Errorf("read spool entry %s of sink %s: %w", e.name, qu.sink, err)
 		}
 		b, err := decode(data)
 		if err != nil {
-			s.quarantine(q, e, err)
+			s.quarantine(qu, e, ReasonCorrupt, err)
 			continue
 		}
-		if err := deliver(ctx, b); err != nil {
-			if sink.IsPermanent(err) {
-				s.drop(q, e, ReasonPermanent, err)
-				continue
-			}
-			return delivered, fmt.Errorf("deliver spooled batch %s to sink %s: %w", b.ID, sinkName, err)
-		}
-		if s.remove(q, e) {
-			s.unlink(q, e)
-		}
-		delivered++
+		return e, b, true, nil
+	}
+}
+
+// done removes a delivered entry.
+func (s *Spool) done(qu *queue, e entry) {
+	if s.remove(qu, e) {
+		s.unlink(qu, e)
+	}
+}
+
+// strike records n answered refusals of e and returns e's total.
+func (s *Spool) strike(qu *queue, e entry, n int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if qu.strikesSeq != e.seq {
+		qu.strikesSeq, qu.strikes = e.seq, 0
+	}
+	qu.strikes += max(n, 1)
+	return qu.strikes
+}
+
+func (s *Spool) maxRefusals() int {
+	if s.opts.MaxRefusals > 0 {
+		return s.opts.MaxRefusals
+	}
+	return DefaultMaxRefusals
+}
+
+// refusals is how many answered refusals err stands for: what the fan-out's
+// retries counted, else one.
+func refusals(err error) int {
+	var r interface{ Refusals() int }
+	if errors.As(err, &r) {
+		return r.Refusals()
+	}
+	return 1
+}
+
+func (s *Spool) stepHook(what string, b *batch.Batch) {
+	if s.step != nil {
+		s.step(what, b)
 	}
 }

@@ -82,10 +82,13 @@ func open(t *testing.T, o Options) fixture {
 	return f
 }
 
+// qn is the queue of the test sink called name.
+func qn(name string) sink.Queue { return sink.Queue{Sink: name, Destination: "test " + name} }
+
 func put(t *testing.T, s *Spool, sinkName string, ids ...string) {
 	t.Helper()
 	for _, id := range ids {
-		if err := s.Put(sinkName, testBatch(id)); err != nil {
+		if err := s.Put(qn(sinkName), testBatch(id)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -95,7 +98,7 @@ func put(t *testing.T, s *Spool, sinkName string, ids ...string) {
 func drain(t *testing.T, s *Spool, sinkName string) []string {
 	t.Helper()
 	var got []string
-	n, err := s.Replay(context.Background(), sinkName, func(_ context.Context, b *batch.Batch) error {
+	n, err := s.Replay(context.Background(), qn(sinkName), func(_ context.Context, b *batch.Batch) error {
 		assertBatch(t, testBatch(b.ID), b)
 		got = append(got, b.ID)
 		return nil
@@ -165,7 +168,7 @@ func TestReplayStopsAtFirstFailure(t *testing.T) {
 	put(t, s.Spool, "gw", ids("b", 5)...)
 	down := errors.New("connection refused")
 	var got []string
-	n, err := s.Replay(context.Background(), "gw", func(_ context.Context, b *batch.Batch) error {
+	n, err := s.Replay(context.Background(), qn("gw"), func(_ context.Context, b *batch.Batch) error {
 		if b.ID == "b002" {
 			return down
 		}
@@ -183,7 +186,7 @@ func TestReplayDropsPermanentlyRejected(t *testing.T) {
 	s := open(t, Options{Dir: t.TempDir()})
 	put(t, s.Spool, "gw", ids("b", 4)...)
 	var got []string
-	n, err := s.Replay(context.Background(), "gw", func(_ context.Context, b *batch.Batch) error {
+	n, err := s.Replay(context.Background(), qn("gw"), func(_ context.Context, b *batch.Batch) error {
 		if b.ID == "b001" {
 			return sink.Permanent(errors.New("400 bad request"))
 		}
@@ -194,8 +197,8 @@ func TestReplayDropsPermanentlyRejected(t *testing.T) {
 		t.Fatalf("Replay = %d, %v; want 3, nil", n, err)
 	}
 	assertIDs(t, []string{"b000", "b002", "b003"}, got)
-	if v := dropped(s, "gw", ReasonPermanent); v != 1 {
-		t.Fatalf("dropped{reason=permanent} = %v, want 1", v)
+	if v := testutil.ToFloat64(s.quarantined.WithLabelValues("gw")); v != 1 {
+		t.Fatalf("quarantined = %v, want 1", v)
 	}
 	if !strings.Contains(s.logs.String(), "400 bad request") {
 		t.Fatalf("log does not name the rejection:\n%s", s.logs)
@@ -217,7 +220,7 @@ func TestReplayQuarantinesCorruptEntries(t *testing.T) {
 			dir := t.TempDir()
 			s := open(t, Options{Dir: dir})
 			put(t, s.Spool, "gw", ids("b", 3)...)
-			bad := filepath.Join(dir, "gw", s.queues["gw"].entries[1].name)
+			bad := filepath.Join(dir, queueKey(qn("gw")), s.queues[queueKey(qn("gw"))].entries[1].name)
 			data, err := os.ReadFile(bad)
 			if err != nil {
 				t.Fatal(err)
@@ -227,7 +230,7 @@ func TestReplayQuarantinesCorruptEntries(t *testing.T) {
 			}
 
 			assertIDs(t, []string{"b000", "b002"}, drain(t, s.Spool, "gw"))
-			if _, err := os.Stat(filepath.Join(dir, "gw", quarantineDir, filepath.Base(bad))); err != nil {
+			if _, err := os.Stat(filepath.Join(dir, queueKey(qn("gw")), quarantineDir, filepath.Base(bad))); err != nil {
 				t.Fatalf("corrupt entry not in quarantine: %v", err)
 			}
 			if !strings.Contains(s.logs.String(), "quarantined corrupt spool entry") {
@@ -265,7 +268,7 @@ func TestMaxBytesDropsOldestFirst(t *testing.T) {
 	assertIDs(t, []string{"a001", "a002"}, drain(t, s.Spool, "a"))
 	assertIDs(t, []string{"b001"}, drain(t, s.Spool, "b"))
 
-	if err := s.Put("a", &batch.Batch{ID: "huge", Error: strings.Repeat("x", int(4*size))}); err == nil {
+	if err := s.Put(qn("a"), &batch.Batch{ID: "huge", Error: strings.Repeat("x", int(4*size))}); err == nil {
 		t.Fatal("Put of a batch larger than MaxBytes succeeded")
 	}
 }
@@ -297,7 +300,7 @@ func TestOpenRemovesTempFiles(t *testing.T) {
 	s := open(t, Options{Dir: dir})
 	put(t, s.Spool, "gw", "b000")
 	_ = s.Close()
-	tmp := filepath.Join(dir, "gw", "00000000000000000002-1.batch.123.tmp")
+	tmp := filepath.Join(dir, queueKey(qn("gw")), "00000000000000000002-1.batch.123.tmp")
 	if err := os.WriteFile(tmp, []byte("half a batch"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +328,7 @@ func TestGauges(t *testing.T) {
 	clock.Advance(90 * time.Second)
 	put(t, s.Spool, "dt", "d000")
 	clock.Advance(10 * time.Second)
-	size := s.queues["dt"].bytes
+	size := s.queues[queueKey(qn("dt"))].bytes
 
 	want := fmt.Sprintf(`
 # HELP metricwrap_spool_depth Batches waiting in the spool for delivery, per sink.
@@ -360,7 +363,7 @@ func TestConcurrentPutAndReplay(t *testing.T) {
 	for _, name := range []string{"a", "b"} {
 		wg.Go(func() {
 			for _, id := range ids(name, n) {
-				if err := s.Put(name, testBatch(id)); err != nil {
+				if err := s.Put(qn(name), testBatch(id)); err != nil {
 					t.Error(err)
 					return
 				}
@@ -372,7 +375,7 @@ func TestConcurrentPutAndReplay(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for _, name := range []string{"a", "b"} {
-				_, err := s.Replay(context.Background(), name, func(_ context.Context, b *batch.Batch) error {
+				_, err := s.Replay(context.Background(), qn(name), func(_ context.Context, b *batch.Batch) error {
 					mu.Lock()
 					defer mu.Unlock()
 					got[name] = append(got[name], b.ID)

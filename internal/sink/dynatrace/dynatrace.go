@@ -62,9 +62,8 @@ type Sink struct {
 	cfg Config
 	log *slog.Logger
 
-	// now and sleep are replaced by tests.
-	now   func() time.Time
-	sleep func(context.Context, time.Duration) error
+	// now is replaced by tests.
+	now func() time.Time
 
 	mu sync.Mutex
 	st *state
@@ -110,12 +109,11 @@ func New(o Options) (*Sink, error) {
 	}
 	labels := prometheus.Labels{"sink": o.Name}
 	s := &Sink{
-		o:     o,
-		cfg:   Config{Prefix: o.Prefix, DefaultDimensions: o.DefaultDimensions, Metadata: o.Metadata},
-		log:   o.Logger.With("sink", o.Name),
-		now:   time.Now,
-		sleep: sleepCtx,
-		st:    st,
+		o:   o,
+		cfg: Config{Prefix: o.Prefix, DefaultDimensions: o.DefaultDimensions, Metadata: o.Metadata},
+		log: o.Logger.With("sink", o.Name),
+		now: time.Now,
+		st:  st,
 		linesOK: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "metricwrap_dynatrace_lines_ok_total", ConstLabels: labels,
 			Help: "Lines Dynatrace accepted.",
@@ -139,6 +137,11 @@ func New(o Options) (*Sink, error) {
 // Name implements sink.Sink.
 func (s *Sink) Name() string { return s.o.Name }
 
+// Destination implements sink.Sink: the ingest URL names the tenant (or the
+// OneAgent). The token is not part of it: a rotated token still reaches the
+// same tenant.
+func (s *Sink) Destination() string { return "dynatrace " + s.o.URL }
+
 // Collectors returns the sink's own metrics, for the server's registry.
 func (s *Sink) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{s.linesOK, s.linesInvalid, s.dropped, s.requests}
@@ -147,11 +150,14 @@ func (s *Sink) Collectors() []prometheus.Collector {
 // Push implements sink.Sink. It returns a sink.Permanent error for a
 // rejected token, a request Dynatrace will never accept, and for lines
 // rejected as invalid (after delivering all the others: resending would
-// duplicate them); a *ThrottledError for 429; any other error (5xx,
-// network) is retryable, and a retry sends only what was not yet accepted,
+// duplicate them); 429 (with its Retry-After), 5xx and network errors are
+// retryable, and a retry sends only what was not yet accepted,
 // with the same counter deltas (see state). That bookkeeping is keyed by
 // Batch.ID: a batch without an ID is serialized afresh on every attempt.
 func (s *Sink) Push(ctx context.Context, b *batch.Batch) error {
+	if b.Empty() {
+		return sink.Refused(s.o.Name, errors.New("the batch has no metric family"))
+	}
 	lines, p := s.prepare(b)
 	sent, err := s.deliver(ctx, lines, p.Sent)
 	return s.settle(b.ID, p, sent, err)
@@ -165,6 +171,9 @@ func (s *Sink) prepare(b *batch.Batch) (*Lines, *pending) {
 	now := s.now()
 	s.st.expire(now)
 	cfg := s.cfg
+	if len(b.Increments) > 0 {
+		cfg.Increment = b.IsIncrement
+	}
 	if age := now.Sub(b.Start); !b.Start.IsZero() && age < sendTimestampMaxAge && age > -sendTimestampMaxAhead {
 		cfg.Timestamp = b.Start
 	}
@@ -233,7 +242,7 @@ func (s *Sink) deliver(ctx context.Context, l *Lines, from int) (int, error) {
 			size += n
 			j++
 		}
-		n, err := s.send(ctx, l, i, j, true)
+		n, err := s.send(ctx, l, i, j)
 		i += n
 		var r *RejectedError
 		switch {
@@ -251,15 +260,4 @@ func (s *Sink) deliver(ctx context.Context, l *Lines, from int) (int, error) {
 		return i, sink.Permanent(rejected)
 	}
 	return i, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

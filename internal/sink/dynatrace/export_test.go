@@ -1,7 +1,6 @@
 package dynatrace
 
 import (
-	"context"
 	"time"
 )
 
@@ -14,9 +13,7 @@ func NewTestCounters() Counters {
 // AppendDimValue exposes the value escaping to the table tests.
 var AppendDimValue = appendDimValue
 
-// SetClock replaces the sink's clock and its waiting, so tests control
-// timestamps and Retry-After waits without sleeping.
-func (s *Sink) SetClock(now func() time.Time, sleep func(context.Context, time.Duration) error) {
+// SetClock replaces the sink's clock, so tests control timestamps.
+func (s *Sink) SetClock(now func() time.Time) {
 	s.now = now
-	s.sleep = sleep
 }

@@ -30,10 +30,9 @@ const token = "dt0c01.SECRETTOKEN.abcdef"
 
 // env is a sink wired to a strict fake.
 type env struct {
-	fake   *dtfake.Server
-	sink   *dynatrace.Sink
-	logs   *syncBuffer
-	sleeps []time.Duration
+	fake *dtfake.Server
+	sink *dynatrace.Sink
+	logs *syncBuffer
 }
 
 type syncBuffer struct {
@@ -67,10 +66,7 @@ func newEnv(t *testing.T, fake *dtfake.Server, o dynatrace.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.SetClock(time.Now, func(_ context.Context, d time.Duration) error {
-		e.sleeps = append(e.sleeps, d)
-		return nil
-	})
+	s.SetClock(time.Now)
 	e.sink = s
 	return e
 }
@@ -244,24 +240,21 @@ func TestPushFailures(t *testing.T) {
 		failures   []dtfake.Failure
 		wantErr    bool
 		permanent  bool
-		throttled  bool
-		wantSleeps int
+		retryAfter time.Duration // at least, when not zero
 		wantStatus []int
 	}{
 		{name: "413 halves the request", failures: []dtfake.Failure{{Status: 413}},
 			wantStatus: []int{413, 202, 202}},
 		{name: "413 twice halves again", failures: []dtfake.Failure{{Status: 413}, {Status: 413}},
 			wantStatus: []int{413, 413, 202, 202, 202}},
-		{name: "429 with Retry-After seconds waits and retries once", failures: []dtfake.Failure{{Status: 429, RetryAfter: "2"}},
-			wantSleeps: 1, wantStatus: []int{429, 202}},
+		// The sink never waits itself: the fan-out honours Retry-After on
+		// every answer, one place for every sink.
+		{name: "429 with Retry-After seconds", failures: []dtfake.Failure{{Status: 429, RetryAfter: "2"}},
+			wantErr: true, retryAfter: 2 * time.Second, wantStatus: []int{429}},
 		{name: "429 with Retry-After date", failures: []dtfake.Failure{{Status: 429, RetryAfter: time.Now().Add(20 * time.Second).UTC().Format(http.TimeFormat)}},
-			wantSleeps: 1, wantStatus: []int{429, 202}},
-		{name: "429 twice goes back to the caller", failures: []dtfake.Failure{{Status: 429, RetryAfter: "1"}, {Status: 429, RetryAfter: "1"}},
-			wantErr: true, throttled: true, wantSleeps: 1, wantStatus: []int{429, 429}},
+			wantErr: true, retryAfter: 18 * time.Second, wantStatus: []int{429}},
 		{name: "429 without Retry-After is retryable", failures: []dtfake.Failure{{Status: 429}},
-			wantErr: true, throttled: true, wantStatus: []int{429}},
-		{name: "429 asking too long is left to the caller", failures: []dtfake.Failure{{Status: 429, RetryAfter: "3600"}},
-			wantErr: true, throttled: true, wantStatus: []int{429}},
+			wantErr: true, wantStatus: []int{429}},
 		{name: "500 is retryable", failures: []dtfake.Failure{{Status: 500}},
 			wantErr: true, wantStatus: []int{500}},
 		{name: "503 is retryable", failures: []dtfake.Failure{{Status: 503}},
@@ -280,12 +273,8 @@ func TestPushFailures(t *testing.T) {
 			if (err != nil) != tc.wantErr || sink.IsPermanent(err) != tc.permanent {
 				t.Fatalf("Push() = %v; want error %v, permanent %v", err, tc.wantErr, tc.permanent)
 			}
-			var th *dynatrace.ThrottledError
-			if errors.As(err, &th) != tc.throttled {
-				t.Errorf("Push() = %v; want throttled %v", err, tc.throttled)
-			}
-			if len(e.sleeps) != tc.wantSleeps {
-				t.Errorf("waited %v, want %d waits", e.sleeps, tc.wantSleeps)
+			if got := sink.RetryAfter(err); tc.retryAfter > 0 && got < tc.retryAfter || tc.retryAfter == 0 && got != 0 {
+				t.Errorf("Push() = %v asks to wait %s, want %s", err, got, tc.retryAfter)
 			}
 			var status []int
 			for _, r := range fake.Requests() {
@@ -301,18 +290,6 @@ func TestPushFailures(t *testing.T) {
 				t.Error("token leaked into the error or the logs")
 			}
 		})
-	}
-}
-
-func TestPushRetryAfterValue(t *testing.T) {
-	fake := dtfake.New(token)
-	fake.FailNext(dtfake.Failure{Status: 429, RetryAfter: "7"})
-	e := newEnv(t, fake, dynatrace.Options{Token: token})
-	if err := e.sink.Push(context.Background(), mkBatch(t, gauges(1))); err != nil {
-		t.Fatal(err)
-	}
-	if len(e.sleeps) != 1 || e.sleeps[0] != 7*time.Second {
-		t.Errorf("waited %v, want [7s]", e.sleeps)
 	}
 }
 

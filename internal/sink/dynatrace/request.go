@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/metricwrap/metricwrap/internal/sink"
 )
@@ -23,24 +22,6 @@ type RejectedError struct {
 func (e *RejectedError) Error() string {
 	return fmt.Sprintf("dynatrace rejected %d lines as invalid (%d accepted); the log lists them", e.Invalid, e.OK)
 }
-
-// ThrottledError is a 429 answer. RetryAfter is what the Retry-After header
-// asked for, zero when there was none; a caller's backoff should wait at
-// least that long.
-type ThrottledError struct {
-	RetryAfter time.Duration
-}
-
-func (e *ThrottledError) Error() string {
-	if e.RetryAfter > 0 {
-		return fmt.Sprintf("dynatrace is throttling (429); retry after %s", e.RetryAfter)
-	}
-	return "dynatrace is throttling (429)"
-}
-
-// maxInlineWait is the longest Retry-After the sink waits for itself,
-// once, before handing the 429 to the caller's retry.
-const maxInlineWait = 30 * time.Second
 
 // response is Dynatrace's answer body. The count of accepted lines comes
 // as linesOk (API v2), linesOK (one documentation page; json matches it
@@ -81,13 +62,13 @@ func (r *response) message() string {
 
 // send posts lines [i, j) and returns how many of them Dynatrace answered
 // for (accepted or rejected), which is j-i unless err is retryable.
-func (s *Sink) send(ctx context.Context, l *Lines, i, j int, mayWait bool) (int, error) {
+func (s *Sink) send(ctx context.Context, l *Lines, i, j int) (int, error) {
 	var body bytes.Buffer
 	for k := i; k < j; k++ {
 		body.Write(l.Line(k))
 		body.WriteByte('\n')
 	}
-	status, header, resp, err := s.post(ctx, body.Bytes())
+	status, header, resp, raw, err := s.post(ctx, body.Bytes())
 	if err != nil {
 		return 0, err
 	}
@@ -113,9 +94,9 @@ func (s *Sink) send(ctx context.Context, l *Lines, i, j int, mayWait bool) (int,
 		}
 		return j - i, &RejectedError{OK: resp.ok(), Invalid: resp.LinesInvalid}
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		return 0, sink.Permanent(fmt.Errorf("dynatrace sink %s: %d %s: the API token was refused; "+
+		return 0, fmt.Errorf("dynatrace sink %s: the API token was refused (%w); "+
 			"check that token_env or token_file holds a valid token with the metrics.ingest scope",
-			s.o.Name, status, resp.message()))
+			s.o.Name, sink.Answer(s.o.Name, status, header, []byte(resp.message())))
 	case status == http.StatusRequestEntityTooLarge:
 		if j-i == 1 {
 			s.linesInvalid.Inc()
@@ -123,28 +104,16 @@ func (s *Sink) send(ctx context.Context, l *Lines, i, j int, mayWait bool) (int,
 			return 1, &RejectedError{Invalid: 1}
 		}
 		mid := i + (j-i)/2
-		n, err := s.send(ctx, l, i, mid, mayWait)
+		n, err := s.send(ctx, l, i, mid)
 		if err != nil && !isRejected(err) {
 			return n, err
 		}
-		m, err2 := s.send(ctx, l, mid, j, mayWait)
+		m, err2 := s.send(ctx, l, mid, j)
 		return n + m, joinRejected(err, err2)
-	case status == http.StatusTooManyRequests:
-		after := retryAfter(header.Get("Retry-After"), s.now())
-		if after > 0 && mayWait && after <= maxInlineWait {
-			if deadline, ok := ctx.Deadline(); !ok || time.Until(deadline) > after {
-				if err := s.sleep(ctx, after); err != nil {
-					return 0, fmt.Errorf("dynatrace sink %s: waiting out 429: %w", s.o.Name, err)
-				}
-				return s.send(ctx, l, i, j, false)
-			}
-		}
-		return 0, fmt.Errorf("dynatrace sink %s: %w", s.o.Name, &ThrottledError{RetryAfter: after})
-	case status >= 500:
-		return 0, fmt.Errorf("dynatrace sink %s: server error %d: %s", s.o.Name, status, resp.message())
 	}
-	return 0, sink.Permanent(fmt.Errorf("dynatrace sink %s: request refused with %d: %s; check the url",
-		s.o.Name, status, resp.message()))
+	// Everything else (429 and 5xx retryable, honouring Retry-After; other
+	// 4xx for good) is decided where it is for every sink.
+	return 0, fmt.Errorf("dynatrace sink %s: %w", s.o.Name, sink.Answer(s.o.Name, status, header, raw))
 }
 
 func isRejected(err error) bool {
@@ -173,7 +142,7 @@ func joinRejected(a, b error) error {
 
 // post sends one body. The token goes only into the header: no error or
 // log line built here can contain it.
-func (s *Sink) post(ctx context.Context, body []byte) (int, http.Header, *response, error) {
+func (s *Sink) post(ctx context.Context, body []byte) (int, http.Header, *response, []byte, error) {
 	if s.o.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.o.Timeout)
@@ -181,7 +150,7 @@ func (s *Sink) post(ctx context.Context, body []byte) (int, http.Header, *respon
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.o.URL, bytes.NewReader(body))
 	if err != nil {
-		return 0, nil, nil, sink.Permanent(fmt.Errorf("dynatrace sink %s: bad url: %w", s.o.Name, err))
+		return 0, nil, nil, nil, sink.Permanent(fmt.Errorf("dynatrace sink %s: bad url: %w", s.o.Name, err))
 	}
 	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
 	req.Header.Set("User-Agent", "metricwrap")
@@ -191,34 +160,19 @@ func (s *Sink) post(ctx context.Context, body []byte) (int, http.Header, *respon
 	res, err := s.o.Client.Do(req)
 	if err != nil {
 		s.requests.WithLabelValues("0").Inc()
-		return 0, nil, nil, fmt.Errorf("dynatrace sink %s: %w", s.o.Name, err)
+		return 0, nil, nil, nil, fmt.Errorf("dynatrace sink %s: %w", s.o.Name, err)
 	}
 	defer res.Body.Close()
 	s.requests.WithLabelValues(strconv.Itoa(res.StatusCode)).Inc()
 	data, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	if err != nil {
-		return 0, nil, nil, fmt.Errorf("dynatrace sink %s: read response: %w", s.o.Name, err)
+		return 0, nil, nil, nil, fmt.Errorf("dynatrace sink %s: read response: %w", s.o.Name, err)
 	}
 	var r response
 	if json.Unmarshal(data, &r) != nil && len(data) > 0 {
 		r.Error = &apiError{Message: clip(strings.TrimSpace(string(data)), 200)}
 	}
-	return res.StatusCode, res.Header, &r, nil
-}
-
-// retryAfter parses a Retry-After header: delay seconds or an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(v); err == nil && n > 0 {
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
+	return res.StatusCode, res.Header, &r, data, nil
 }
 
 // clip shortens s to at most n bytes without cutting a character.

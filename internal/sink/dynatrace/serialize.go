@@ -33,6 +33,10 @@ type Config struct {
 	// Timestamp, when not zero, is appended to every line in milliseconds.
 	// Per-sample timestamps are ignored: a run is one point in time.
 	Timestamp time.Time
+	// Increment, when set, names the counter families whose values are
+	// already the run's increase (batch.Batch.Increments): they go out as
+	// count,delta=V at once, without Counters and without a first sighting.
+	Increment func(family string) bool
 }
 
 // Counters decides what a counter sample sends. Prometheus counters are
@@ -275,7 +279,10 @@ func (s *serializer) counter(f *dto.MetricFamily, k *key, m *dto.Metric) {
 	k.meta = metaDone
 	var delta float64
 	ok := false
-	if s.counters != nil {
+	switch {
+	case s.cfg.Increment != nil && s.cfg.Increment(f.GetName()):
+		delta, ok = v, v > 0
+	case s.counters != nil:
 		delta, ok = s.counters.Delta(s.out.buf[start:], v) // the series: "key,dims"
 	}
 	if !ok || delta < 0 || math.IsNaN(delta) || math.IsInf(delta, 0) {

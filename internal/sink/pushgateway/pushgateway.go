@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"time"
 
@@ -144,18 +145,39 @@ func checkGrouping(base string, grouping map[string]string) error {
 // Name implements sink.Sink.
 func (s *Sink) Name() string { return s.o.Name }
 
-// Push implements sink.Sink. A push the gateway answers with a 4xx status
-// (other than 408 and 429), such as a 400 for HELP or TYPE that conflicts
-// with what the group already holds, and a batch the push library refuses
-// to send (a metric with a job or grouping label) are sink.Permanent;
-// network errors, timeouts and 5xx answers are not.
+// Destination implements sink.Sink: the gateway's URL (without user
+// information), the configured job (empty: each batch's own) and the
+// grouping, which together select the group the sink writes.
+func (s *Sink) Destination() string {
+	keys := make([]string, 0, len(s.o.Grouping))
+	for k := range s.o.Grouping {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	fmt.Fprintf(&b, "pushgateway %s job=%q", s.url, s.o.Job)
+	for _, k := range keys {
+		fmt.Fprintf(&b, " %s=%q", k, s.o.Grouping[k])
+	}
+	return b.String()
+}
+
+// Push implements sink.Sink. It refuses before sending what the gateway
+// must not get: an empty batch (a PUT of it would erase the group), a batch
+// without a job name, a metric carrying the job or a grouping label.
+// Timestamps are removed, as the gateway refuses them. The gateway's answer
+// is classified by sink.Answer (a 400 for HELP or TYPE that conflicts with
+// what the group holds is permanent; 5xx is not).
 func (s *Sink) Push(ctx context.Context, b *batch.Batch) error {
+	if b.Empty() {
+		return sink.Refused(s.o.Name, errors.New("the batch has no metric family, and pushing it would erase the group"))
+	}
 	job := s.o.Job
 	if job == "" {
 		job = b.Job
 	}
 	if job == "" {
-		return sink.Permanent(fmt.Errorf("pushgateway sink %s: the batch has no job name; set job", s.o.Name))
+		return sink.Refused(s.o.Name, errors.New("the batch has no job name; set job"))
 	}
 	if s.o.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -178,7 +200,7 @@ func (s *Sink) Push(ctx context.Context, b *batch.Batch) error {
 		p.Grouping(name, value)
 	}
 	if err := s.checkLabels(fams); err != nil {
-		return sink.Permanent(err)
+		return sink.Refused(s.o.Name, err)
 	}
 	if s.o.Username != "" || s.o.Password != "" {
 		p.BasicAuth(s.o.Username, s.o.Password)
@@ -192,16 +214,19 @@ func (s *Sink) Push(ctx context.Context, b *batch.Batch) error {
 	if err == nil {
 		return nil
 	}
-	err = fmt.Errorf("pushgateway sink %s: %w", s.o.Name, err)
-	switch {
-	case !doer.sent:
+	if !doer.sent {
 		// The library refused the families before sending anything.
-		return sink.Permanent(err)
-	case doer.status >= 400 && doer.status < 500 &&
-		doer.status != http.StatusRequestTimeout && doer.status != http.StatusTooManyRequests:
-		return sink.Permanent(err)
+		return sink.Refused(s.o.Name, err)
 	}
-	return err
+	if doer.status == 0 {
+		return fmt.Errorf("pushgateway sink %s: %w", s.o.Name, err)
+	}
+	answer := sink.Answer(s.o.Name, doer.status, doer.header, nil)
+	if answer == nil {
+		return fmt.Errorf("pushgateway sink %s: %w", s.o.Name, err)
+	}
+	// The library's error carries the gateway's body.
+	return fmt.Errorf("pushgateway sink %s: %w: %v", s.o.Name, answer, err)
 }
 
 // checkLabels refuses metrics that carry a grouping label, which the
@@ -212,8 +237,8 @@ func (s *Sink) checkLabels(fams []*dto.MetricFamily) error {
 		for _, m := range mf.Metric {
 			for _, l := range m.Label {
 				if _, ok := s.o.Grouping[l.GetName()]; ok {
-					return fmt.Errorf("pushgateway sink %s: metric %s has grouping label %s; remove it from grouping or from the metric",
-						s.o.Name, mf.GetName(), l.GetName())
+					return fmt.Errorf("metric %s has grouping label %s; remove it from grouping or from the metric",
+						mf.GetName(), l.GetName())
 				}
 			}
 		}
@@ -228,13 +253,14 @@ type statusDoer struct {
 	c      *http.Client
 	sent   bool
 	status int
+	header http.Header
 }
 
 func (d *statusDoer) Do(req *http.Request) (*http.Response, error) {
 	d.sent = true
 	resp, err := d.c.Do(req)
 	if resp != nil {
-		d.status = resp.StatusCode
+		d.status, d.header = resp.StatusCode, resp.Header
 	}
 	return resp, err
 }

@@ -18,10 +18,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang/snappy"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/sink"
@@ -121,13 +122,21 @@ func parseURL(raw string) (*url.URL, error) {
 // Name implements sink.Sink.
 func (s *Sink) Name() string { return s.o.Name }
 
+// Destination implements sink.Sink: the write URL, without user
+// information.
+func (s *Sink) Destination() string { return "remote-write " + s.url }
+
 // Push implements sink.Sink. It sends the batch in requests of at most
 // BatchSize samples, in order, and stops at the first failure; sending
 // the whole batch again later is harmless, as receivers accept a sample
 // they already hold. A 4xx answer other than 408 and 429 (a sample out of
 // order or too old, bad credentials) is sink.Permanent; 408, 429, 5xx and
-// network errors are not.
+// network errors are not (sink.Answer decides). A batch that breaks the
+// protocol's rules (see check) is refused before anything is sent.
 func (s *Sink) Push(ctx context.Context, b *batch.Batch) error {
+	if err := check(b); err != nil {
+		return sink.Refused(s.o.Name, err)
+	}
 	start := b.Start
 	if start.IsZero() {
 		start = time.Now()
@@ -189,11 +198,44 @@ func (s *Sink) send(ctx context.Context, body []byte) error {
 		return nil
 	}
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
-	err = fmt.Errorf("remote write sink %s: %s answered %s: %s",
-		s.o.Name, s.url, resp.Status, strings.TrimSpace(string(msg)))
-	if resp.StatusCode/100 == 4 &&
-		resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests {
-		return sink.Permanent(err)
+	return fmt.Errorf("remote write sink %s: %s %w", s.o.Name, s.url, sink.Answer(s.o.Name, resp.StatusCode, resp.Header, msg))
+}
+
+// check refuses what a remote write 1.0 receiver must refuse, so that it is
+// never sent: no metric family, an empty or non-UTF-8 metric or label name,
+// a label named __name__ (the metric name is that label: a second one
+// makes the series invalid), two labels of one name in a series, or a
+// label value that is not UTF-8. Labels are sent sorted by name and
+// without empty values by the encoder, as the protocol wants.
+func check(b *batch.Batch) error {
+	if b.Empty() {
+		return errors.New("the batch has no metric family")
 	}
-	return err
+	seen := map[string]bool{}
+	for _, mf := range b.Families {
+		name := mf.GetName()
+		if name == "" || !utf8.ValidString(name) {
+			return fmt.Errorf("metric name %q is empty or not UTF-8", name)
+		}
+		for _, m := range mf.GetMetric() {
+			clear(seen)
+			for _, l := range m.GetLabel() {
+				ln := l.GetName()
+				switch {
+				case ln == "__name__":
+					return fmt.Errorf("metric %s has a label named __name__, which remote write reserves for the metric name; rename or drop the label", name)
+				case ln == "" || !utf8.ValidString(ln):
+					return fmt.Errorf("metric %s has a label name %q that is empty or not UTF-8", name, ln)
+				case !utf8.ValidString(l.GetValue()):
+					return fmt.Errorf("metric %s has a value of label %s that is not UTF-8", name, ln)
+				case seen[ln]:
+					return fmt.Errorf("metric %s has label %s twice", name, ln)
+				case ln == "le" && mf.GetType() == dto.MetricType_HISTOGRAM, ln == "quantile" && mf.GetType() == dto.MetricType_SUMMARY:
+					return fmt.Errorf("metric %s has a label %s, which its buckets or quantiles carry; rename the label", name, ln)
+				}
+				seen[ln] = true
+			}
+		}
+	}
+	return nil
 }

@@ -281,8 +281,8 @@ func TestEmptyBatchSendsNothing(t *testing.T) {
 		t.Error("unexpected request")
 	}))
 	defer srv.Close()
-	if err := newSink(t, Options{URL: srv.URL}).Push(context.Background(), &batch.Batch{}); err != nil {
-		t.Fatal(err)
+	if err := newSink(t, Options{URL: srv.URL}).Push(context.Background(), &batch.Batch{}); !sink.IsPermanent(err) {
+		t.Fatalf("Push(empty) = %v, want a permanent refusal", err)
 	}
 }
 

@@ -80,10 +80,11 @@ func (o Options) LogValue() slog.Value {
 // Sink writes batches to a bucket. Push is safe for concurrent use: the
 // minio client is.
 type Sink struct {
-	o      Options
-	prefix string
-	client *minio.Client
-	log    *slog.Logger
+	o        Options
+	prefix   string
+	endpoint string // scheme://host[:port], without user information
+	client   *minio.Client
+	log      *slog.Logger
 }
 
 var _ sink.Sink = (*Sink)(nil)
@@ -140,7 +141,11 @@ func New(o Options) (*Sink, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Sink{o: o, prefix: prefix, client: client, log: log}, nil
+	scheme := "http"
+	if secure {
+		scheme = "https"
+	}
+	return &Sink{o: o, prefix: prefix, client: client, log: log, endpoint: scheme + "://" + host}, nil
 }
 
 // parseEndpoint accepts http(s)://host[:port][/] or host[:port] (https)
@@ -173,6 +178,12 @@ func parseEndpoint(raw string) (host string, secure bool, err error) {
 // Name implements sink.Sink.
 func (s *Sink) Name() string { return s.o.Name }
 
+// Destination implements sink.Sink: the endpoint, the bucket and the
+// prefix the objects go under.
+func (s *Sink) Destination() string {
+	return fmt.Sprintf("s3 %s bucket=%q prefix=%q", s.endpoint, s.o.Bucket, s.prefix)
+}
+
 // Push implements sink.Sink: it writes the .prom object, then the .json
 // record. Pushing the same batch again (a spool replay) writes the same
 // keys, so a retry after a half-done push overwrites rather than
@@ -187,12 +198,15 @@ func (s *Sink) Push(ctx context.Context, b *batch.Batch) error {
 	}
 	keys := keysFor(s.prefix, b)
 	var prom bytes.Buffer
+	if b.Empty() {
+		return sink.Refused(s.o.Name, errors.New("the batch has no metric family"))
+	}
 	if err := exposition.Encode(&prom, b.Families, expfmt.FmtText); err != nil {
-		return sink.Permanent(fmt.Errorf("s3 sink %s: %w", s.o.Name, err))
+		return sink.Refused(s.o.Name, err)
 	}
 	rec, err := newRecord(b, keys.Prom)
 	if err != nil {
-		return sink.Permanent(fmt.Errorf("s3 sink %s: %w", s.o.Name, err))
+		return sink.Refused(s.o.Name, err)
 	}
 	if err := s.put(ctx, keys.Prom, prom.Bytes(), ContentTypeProm); err != nil {
 		return err
@@ -211,10 +225,11 @@ func (s *Sink) put(ctx context.Context, key string, data []byte, contentType str
 	if err == nil {
 		return nil
 	}
-	perm := permanent(err)
+	kind := classify(s.o.Name, err)
 	err = fmt.Errorf("s3 sink %s: put %s/%s: %w%s", s.o.Name, s.o.Bucket, key, redact(err, s.o.SecretAccessKey), s.hint(err))
-	if perm {
-		return sink.Permanent(err)
+	if kind != nil {
+		// The redacted text above, the answer's kind from sink.Answer.
+		return fmt.Errorf("%w: %w", kind, errors.New(err.Error()))
 	}
 	return err
 }
@@ -256,23 +271,20 @@ var retryableCodes = map[string]bool{
 	"OperationAborted":     true, // a conflicting operation on the bucket is in progress
 }
 
-// permanent reports whether err is an answer from the service (or a check
-// of the client) that no retry can change: a 3xx or 4xx other than
-// timeouts and throttling. Errors without an S3 answer (connection
-// refused, TLS, timeouts) are transient.
-func permanent(err error) bool {
+// classify turns an S3 answer in err into sink.Answer's verdict (nil when
+// err carries no answer: connection refused, TLS, timeouts, all
+// retryable). S3 says some passing conditions with a 4xx status
+// (retryableCodes); those are classified as a 503 would be.
+func classify(sinkName string, err error) error {
 	var er minio.ErrorResponse
-	if !errors.As(err, &er) {
-		return false
+	if !errors.As(err, &er) || er.StatusCode == 0 {
+		return nil
 	}
-	if retryableCodes[er.Code] {
-		return false
+	status := er.StatusCode
+	if retryableCodes[er.Code] || status == 499 {
+		status = http.StatusServiceUnavailable
 	}
-	switch er.StatusCode {
-	case http.StatusRequestTimeout, http.StatusTooManyRequests, 499:
-		return false
-	}
-	return er.StatusCode >= 300 && er.StatusCode < 500
+	return sink.Answer(sinkName, status, nil, []byte(er.Code))
 }
 
 // redact keeps secret out of err's text. The minio client does not put it

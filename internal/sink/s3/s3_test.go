@@ -105,7 +105,7 @@ func TestPermanent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := permanent(tt.err); got != tt.want {
+			if got := sink.IsPermanent(classify("s", tt.err)); got != tt.want {
 				t.Errorf("permanent(%v) = %t, want %t", tt.err, got, tt.want)
 			}
 		})
