@@ -161,17 +161,12 @@ func (c *execCmd) deliver(g *globals, cfg *config.Config, prepared *delivery.Pre
 		}
 		job.Accumulate(res.Families, prev)
 	}
+	// A spool or state dir exec cannot write costs the spool, never the
+	// delivery (Prepared.Open warns and delivers without one).
 	d, err := prepared.Open()
 	if err != nil {
-		// A spool (or state) dir exec cannot write costs the spool, never
-		// the delivery: the sinks were built before the job ran.
-		g.logger.Warn("cannot open the spool; delivering without one, so what fails now is lost",
-			"dir", cfg.Spool.Dir, "err", err)
-		opts.NoSpool = true
-		if d, err = delivery.Open(sinks, opts); err != nil {
-			fmt.Fprintf(g.stderr, "metricwrap: exec: job %s: delivery: %v\n", name, err)
-			return
-		}
+		fmt.Fprintf(g.stderr, "metricwrap: exec: job %s: delivery: %v\n", name, err)
+		return
 	}
 	defer d.Close()
 	b := &batch.Batch{

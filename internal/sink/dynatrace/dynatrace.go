@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -67,6 +66,9 @@ type Sink struct {
 
 	mu sync.Mutex
 	st *state
+	// saveFailed makes a state dir that cannot be written cost one warning,
+	// not one per batch.
+	saveFailed bool
 
 	linesOK      prometheus.Counter
 	linesInvalid prometheus.Counter
@@ -97,15 +99,16 @@ func New(o Options) (*Sink, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	st, err := loadState(o.StateFile)
-	var pathErr *fs.PathError
+	var parse *stateParseError
 	switch {
-	case errors.As(err, &pathErr):
-		// A state dir that cannot be read (a read-only or missing volume)
-		// costs the counters' history, not the sink: deltas start over.
-		o.Logger.Warn("cannot read the counter state; cumulative counters start over", "sink", o.Name, "err", err)
-		st = newState()
-	case err != nil:
+	case errors.As(err, &parse):
 		return nil, fmt.Errorf("dynatrace sink %s: %w", o.Name, err)
+	case err != nil:
+		// An unreadable state dir (a read-only or missing volume) must not
+		// stop delivery: gauges and exec's increments still go out.
+		o.Logger.Warn("cannot read the counter state; keeping it in memory, so cumulative counters send nothing until their second sighting",
+			"sink", o.Name, "err", err)
+		st = newState()
 	}
 	labels := prometheus.Labels{"sink": o.Name}
 	s := &Sink{
@@ -222,9 +225,14 @@ func (s *Sink) settle(id string, p *pending, sent int, err error) error {
 // saveLocked persists the state; a failure is logged, not returned: the
 // data still goes out and the state in memory stays right.
 func (s *Sink) saveLocked() {
-	if err := s.st.save(s.o.StateFile); err != nil {
-		s.log.Error("cannot persist counter state; a restart may resend or lose counter deltas", "err", err)
+	err := s.st.save(s.o.StateFile)
+	switch {
+	case err != nil && !s.saveFailed:
+		s.log.Warn("cannot persist counter state; keeping it in memory, so a restart may resend or lose counter deltas", "err", err)
+	case err != nil:
+		s.log.Debug("cannot persist counter state", "err", err)
 	}
+	s.saveFailed = err != nil
 }
 
 // deliver sends lines[from:] in requests within the limits and returns how

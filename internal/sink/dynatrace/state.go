@@ -49,6 +49,13 @@ func newState() *state {
 	return &state{Version: 1, Counters: map[string]float64{}, Pending: map[string]*pending{}}
 }
 
+// stateParseError is a state file that exists but is not ours to read: an
+// operator must look at it, so the sink refuses to start.
+type stateParseError struct{ err error }
+
+func (e *stateParseError) Error() string { return e.err.Error() }
+func (e *stateParseError) Unwrap() error { return e.err }
+
 // loadState reads path; a missing file is an empty state.
 func loadState(path string) (*state, error) {
 	st := newState()
@@ -63,7 +70,7 @@ func loadState(path string) (*state, error) {
 		return nil, fmt.Errorf("read counter state: %w", err)
 	}
 	if err := json.Unmarshal(data, st); err != nil {
-		return nil, fmt.Errorf("parse counter state %s (delete it to start over): %w", path, err)
+		return nil, &stateParseError{fmt.Errorf("parse counter state %s (delete it to start over): %w", path, err)}
 	}
 	if st.Counters == nil {
 		st.Counters = map[string]float64{}

@@ -226,7 +226,7 @@ func (s *Sink) Push(ctx context.Context, b *batch.Batch) error {
 		return fmt.Errorf("pushgateway sink %s: %w", s.o.Name, err)
 	}
 	// The library's error carries the gateway's body.
-	return fmt.Errorf("pushgateway sink %s: %w: %v", s.o.Name, answer, err)
+	return fmt.Errorf("pushgateway sink %s: %w: %w", s.o.Name, answer, err)
 }
 
 // checkLabels refuses metrics that carry a grouping label, which the
