@@ -135,7 +135,7 @@ func (p *Prepared) Open() (*Delivery, error) {
 			o.Logger.Warn("spool is in use by another metricwrap process; delivering without it, so what fails now is not kept",
 				"dir", o.Config.Spool.Dir)
 		case err != nil:
-			o.Logger.Warn("cannot use the spool dir; delivering without a spool, so what fails now is not kept (set spool.dir to a writable directory)",
+			o.Logger.Warn("cannot use the spool dir; delivering without one, so what fails now is not kept (set spool.dir to a writable directory)",
 				"dir", o.Config.Spool.Dir, "err", err)
 		default:
 			d.spool = sp
