@@ -5,42 +5,95 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
+	"strconv"
+	"strings"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
-// Encode writes families in format f (expfmt.FmtText, or an OpenMetrics
-// format, which ends with "# EOF"). The families should have passed
-// Validate: expfmt trusts its input. Text and OpenMetrics go straight to
-// expfmt's writers, skipping the per-family copy NewEncoder makes to
-// escape names, since only legacy names get this far.
+// Encode writes families in format f: text 0.0.4 or OpenMetrics 1.0 (which
+// ends with "# EOF") by our own writer, any other format (protobuf) by
+// expfmt. The families should have passed Validate.
+//
+// The writer produces what expfmt's would, with two differences that are
+// the point of having it:
+//   - numbers are written as the exporter spelled them (see spellField),
+//     so that le="1.0" stays le="1.0" and 1.0 stays 1.0;
+//   - names follow f's escaping term, as client_golang negotiates it:
+//     escaping=allow-utf-8 writes UTF-8 names quoted ({"my.metric"}),
+//     any other scheme (underscores when f has none) escapes them to
+//     legacy names with model.EscapeName.
 func Encode(w io.Writer, fams []*dto.MetricFamily, f expfmt.Format) error {
+	om := false
 	switch f.FormatType() {
 	case expfmt.TypeTextPlain:
-		bw := bufio.NewWriterSize(w, 64<<10)
-		for _, mf := range fams {
-			if _, err := expfmt.MetricFamilyToText(bw, mf); err != nil {
-				return fmt.Errorf("encode %s: %w", mf.GetName(), err)
-			}
-		}
-		return bw.Flush()
 	case expfmt.TypeOpenMetrics:
-		if v := f.Version(); v == expfmt.OpenMetricsVersion_1_0_0 || v == expfmt.OpenMetricsVersion_0_0_1 {
-			bw := bufio.NewWriterSize(w, 64<<10)
-			for _, mf := range fams {
-				if _, err := expfmt.MetricFamilyToOpenMetrics(bw, mf); err != nil {
-					return fmt.Errorf("encode %s: %w", mf.GetName(), err)
-				}
-			}
-			if _, err := expfmt.FinalizeOpenMetrics(bw); err != nil {
-				return fmt.Errorf("encode: %w", err)
-			}
-			return bw.Flush()
+		if v := f.Version(); v != expfmt.OpenMetricsVersion_1_0_0 && v != expfmt.OpenMetricsVersion_0_0_1 {
+			return encodeExpfmt(w, fams, f)
 		}
+		om = true
 	case expfmt.TypeUnknown:
 		return fmt.Errorf("encode: unknown format %q", f)
+	default:
+		return encodeExpfmt(w, fams, f)
 	}
+	e := &encoder{w: bufio.NewWriterSize(w, 64<<10), om: om, scheme: f.ToEscapingScheme()}
+	var created map[string]bool
+	if om {
+		created = createdNames(fams)
+	}
+	for _, mf := range fams {
+		if created[mf.GetName()] {
+			continue
+		}
+		if err := e.family(mf); err != nil {
+			return fmt.Errorf("encode %s: %w", mf.GetName(), err)
+		}
+	}
+	if om {
+		e.w.WriteString("# EOF\n")
+	}
+	if err := e.w.Flush(); err != nil {
+		return fmt.Errorf("encode: %w", err)
+	}
+	return nil
+}
+
+// createdNames finds the families OpenMetrics has no room for: a text
+// document may carry "x_created" as a gauge family of its own (the Python
+// client's text output does), a name that OpenMetrics reserves for the
+// created line of counter, summary or histogram x.
+func createdNames(fams []*dto.MetricFamily) map[string]bool {
+	var reserved, found map[string]bool
+	for _, mf := range fams {
+		base := mf.GetName()
+		switch mf.GetType() {
+		case dto.MetricType_COUNTER:
+			base = strings.TrimSuffix(base, "_total")
+		case dto.MetricType_SUMMARY, dto.MetricType_HISTOGRAM:
+		default:
+			continue
+		}
+		if reserved == nil {
+			reserved = map[string]bool{}
+		}
+		reserved[base+"_created"] = true
+	}
+	for _, mf := range fams {
+		if reserved[mf.GetName()] && mf.GetType() != dto.MetricType_COUNTER && mf.GetType() != dto.MetricType_SUMMARY && mf.GetType() != dto.MetricType_HISTOGRAM {
+			if found == nil {
+				found = map[string]bool{}
+			}
+			found[mf.GetName()] = true
+		}
+	}
+	return found
+}
+
+func encodeExpfmt(w io.Writer, fams []*dto.MetricFamily, f expfmt.Format) error {
 	enc := expfmt.NewEncoder(w, f)
 	for _, mf := range fams {
 		if err := enc.Encode(mf); err != nil {
@@ -56,10 +109,333 @@ func Encode(w io.Writer, fams []*dto.MetricFamily, f expfmt.Format) error {
 }
 
 // Text is Encode to text 0.0.4 for tests, logs and debug output. It stops
-// at the first family expfmt cannot write (one that fails Validate), so
-// use Encode when the families may be invalid.
+// at the first family it cannot write (one that fails Validate), so use
+// Encode when the families may be invalid.
 func Text(fams []*dto.MetricFamily) []byte {
 	var b bytes.Buffer
 	_ = Encode(&b, fams, expfmt.FmtText)
 	return b.Bytes()
+}
+
+type encoder struct {
+	w      *bufio.Writer
+	om     bool
+	scheme model.EscapingScheme
+	num    []byte
+	sp     spellings
+	name    string // the family's name as its samples write it
+	comment string // and as its HELP, TYPE and UNIT lines do
+	quoted  bool   // the name goes inside the braces, quoted
+	m      *dto.Metric
+}
+
+func (e *encoder) family(mf *dto.MetricFamily) error {
+	if len(mf.Metric) == 0 {
+		return fmt.Errorf("family has no metrics")
+	}
+	typ := mf.GetType()
+	name := mf.GetName()
+	comment := name // OpenMetrics names a counter family without _total
+	if name == "" {
+		return fmt.Errorf("family has no name")
+	}
+	typeName := ""
+	switch typ {
+	case dto.MetricType_COUNTER:
+		typeName = "counter"
+		if e.om {
+			if base, ok := strings.CutSuffix(name, "_total"); ok {
+				comment = base
+			} else {
+				typeName = "unknown"
+			}
+		}
+	case dto.MetricType_GAUGE:
+		typeName = "gauge"
+	case dto.MetricType_SUMMARY:
+		typeName = "summary"
+	case dto.MetricType_UNTYPED:
+		typeName = "untyped"
+		if e.om {
+			typeName = "unknown"
+		}
+	case dto.MetricType_HISTOGRAM:
+		typeName = "histogram"
+	case dto.MetricType_GAUGE_HISTOGRAM:
+		typeName = "histogram"
+		if e.om {
+			typeName = "gaugehistogram"
+		}
+	default:
+		return fmt.Errorf("unknown metric type %s", typ)
+	}
+	e.sp = readSpellings(mf)
+	e.name, e.quoted = e.metricName(name)
+	e.comment, _ = e.metricName(comment)
+	w := e.w
+	if help := mf.GetHelp(); mf.Help != nil && (help != "" || e.om) {
+		w.WriteString("# HELP ")
+		e.commentName()
+		w.WriteByte(' ')
+		writeEscaped(w, help, e.om)
+		w.WriteByte('\n')
+	}
+	w.WriteString("# TYPE ")
+	e.commentName()
+	w.WriteByte(' ')
+	w.WriteString(typeName)
+	w.WriteByte('\n')
+	if e.om && mf.Unit != nil {
+		w.WriteString("# UNIT ")
+		e.commentName()
+		w.WriteByte(' ')
+		writeEscaped(w, mf.GetUnit(), true)
+		w.WriteByte('\n')
+	}
+	for i, m := range mf.Metric {
+		e.m = m
+		if e.sp.cur < i {
+			e.sp.at(i)
+		}
+		if err := e.metric(typ, mf.GetName()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *encoder) metric(typ dto.MetricType, family string) error {
+	m := e.m
+	sumName, countName := "_sum", "_count"
+	switch typ {
+	case dto.MetricType_COUNTER:
+		if m.Counter == nil {
+			return fmt.Errorf("metric without a counter value")
+		}
+		e.sample("", "", 0, 0, m.Counter.GetValue(), kindFloat)
+	case dto.MetricType_GAUGE:
+		if m.Gauge == nil {
+			return fmt.Errorf("metric without a gauge value")
+		}
+		e.sample("", "", 0, 0, m.Gauge.GetValue(), kindFloat)
+	case dto.MetricType_UNTYPED:
+		if m.Untyped == nil {
+			return fmt.Errorf("metric without an untyped value")
+		}
+		e.sample("", "", 0, 0, m.Untyped.GetValue(), kindFloat)
+	case dto.MetricType_SUMMARY:
+		s := m.Summary
+		if s == nil {
+			return fmt.Errorf("metric without a summary value")
+		}
+		for k, q := range s.Quantile {
+			e.sample("", "quantile", slotFirst+2*int32(k), q.GetQuantile(), q.GetValue(), kindFloat)
+		}
+		e.sampleAt(sumName, slotValue, s.GetSampleSum(), kindFloat)
+		e.sampleAt(countName, slotCount, float64(s.GetSampleCount()), kindUint)
+	case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
+		h := m.Histogram
+		if h == nil {
+			return fmt.Errorf("metric without a histogram value")
+		}
+		if e.om && typ == dto.MetricType_GAUGE_HISTOGRAM {
+			sumName, countName = "_gsum", "_gcount"
+		}
+		if e.om && (h.SampleCountFloat != nil || hasFloatBucket(h)) {
+			return fmt.Errorf("OpenMetrics 1.0 has no histograms with fractional counts")
+		}
+		inf := false
+		for k, b := range h.Bucket {
+			e.sample("_bucket", "le", slotFirst+2*int32(k), b.GetUpperBound(), bucketCount(b), kindUint)
+			inf = inf || math.IsInf(b.GetUpperBound(), 1)
+		}
+		count := float64(h.GetSampleCount())
+		if h.SampleCountFloat != nil {
+			count = h.GetSampleCountFloat()
+		}
+		if !inf {
+			e.sample("_bucket", "le", -1, math.Inf(1), count, kindUint)
+		}
+		e.sampleAt(sumName, slotValue, h.GetSampleSum(), kindFloat)
+		e.sampleAt(countName, slotCount, count, kindUint)
+	}
+	return nil
+}
+
+func hasFloatBucket(h *dto.Histogram) bool {
+	for _, b := range h.Bucket {
+		if b.CumulativeCountFloat != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *encoder) sampleAt(suffix string, slot int32, v float64, k numberKind) {
+	e.sampleSlots(suffix, "", -1, 0, slot, v, k)
+}
+
+// sample writes a sample with value slot slotValue, or, with a bound
+// label (le, quantile), the bound at slot and the value at slot+1.
+func (e *encoder) sample(suffix, bound string, slot int32, b, v float64, k numberKind) {
+	if bound == "" {
+		e.sampleSlots(suffix, "", -1, 0, slotValue, v, k)
+		return
+	}
+	vs := slot + 1
+	if slot < 0 {
+		vs = -1
+	}
+	e.sampleSlots(suffix, bound, slot, b, vs, v, k)
+}
+
+func (e *encoder) sampleSlots(suffix, bound string, bslot int32, b float64, vslot int32, v float64, k numberKind) {
+	w := e.w
+	sep := byte('{')
+	if e.quoted {
+		w.WriteString(`{"`)
+		writeEscaped(w, e.name+suffix, true)
+		w.WriteByte('"')
+		sep = ','
+	} else {
+		w.WriteString(e.name)
+		w.WriteString(suffix)
+	}
+	for _, lp := range e.m.Label {
+		w.WriteByte(sep)
+		sep = ','
+		e.labelName(lp.GetName())
+		w.WriteString(`="`)
+		writeEscaped(w, lp.GetValue(), true)
+		w.WriteByte('"')
+	}
+	if bound != "" {
+		w.WriteByte(sep)
+		sep = ','
+		w.WriteString(bound)
+		w.WriteString(`="`)
+		e.number(bslot, b, kindFloat, true)
+		w.WriteByte('"')
+	}
+	if sep == ',' {
+		w.WriteByte('}')
+	}
+	w.WriteByte(' ')
+	e.number(vslot, v, k, false)
+	if e.m.TimestampMs != nil {
+		w.WriteByte(' ')
+		e.number(slotTime, float64(e.m.GetTimestampMs()), kindTime, false)
+	}
+	w.WriteByte('\n')
+}
+
+// number writes the number in slot: as the exporter spelled it when that
+// still reads as v in the target format, else canonically, in the form of
+// the format the family came from (so "1.0" from OpenMetrics stays "1.0"
+// in text too) or of the target when it came from no document.
+func (e *encoder) number(slot int32, v float64, k numberKind, bound bool) {
+	om := e.om
+	switch {
+	case e.sp.origin == originNone || k == kindTime:
+	case k == kindUint:
+		om = om || e.sp.origin == originOpenMetrics
+	default:
+		om = e.sp.origin == originOpenMetrics
+	}
+	if slot >= 0 && e.sp.cur >= 0 {
+		if s := e.sp.get(slot); s != "" && e.sameNumber(s, v, k, bound) {
+			e.w.WriteString(s)
+			return
+		}
+	}
+	if bound && e.om && math.IsInf(v, 1) {
+		om = true
+	}
+	e.num = appendCanonical(e.num[:0], v, om, k)
+	e.w.Write(e.num)
+}
+
+// sameNumber reports whether the spelling s reads as exactly v in the
+// target format.
+func (e *encoder) sameNumber(s string, v float64, k numberKind, bound bool) bool {
+	if k == kindTime {
+		if (e.sp.origin == originOpenMetrics) != e.om {
+			return false // milliseconds in text, seconds in OpenMetrics
+		}
+		p := parser{om: e.om}
+		t, _, err := p.timestamp(s)
+		return err == nil && float64(t) == v
+	}
+	if strings.ContainsAny(s, "_xXpP") {
+		return false
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return false
+	}
+	if bound && e.om && math.IsInf(f, 1) && s != "+Inf" {
+		return false
+	}
+	return f == v || math.IsNaN(f) && math.IsNaN(v)
+}
+
+// metricName returns name as the target writes it, and whether it goes
+// inside the braces quoted.
+func (e *encoder) metricName(name string) (string, bool) {
+	if legacyMetricName(name) {
+		return name, false
+	}
+	if e.scheme == model.NoEscaping {
+		return name, true
+	}
+	return model.EscapeName(name, e.scheme), false
+}
+
+func (e *encoder) commentName() {
+	if e.quoted {
+		e.w.WriteByte('"')
+		writeEscaped(e.w, e.comment, true)
+		e.w.WriteByte('"')
+		return
+	}
+	e.w.WriteString(e.comment)
+}
+
+func (e *encoder) labelName(n string) {
+	switch {
+	case legacyLabelName(n):
+		e.w.WriteString(n)
+	case e.scheme == model.NoEscaping:
+		e.w.WriteByte('"')
+		writeEscaped(e.w, n, true)
+		e.w.WriteByte('"')
+	default:
+		e.w.WriteString(model.EscapeName(n, e.scheme))
+	}
+}
+
+// writeEscaped escapes \ and newline, and " when quote is set (label
+// values, OpenMetrics HELP).
+func writeEscaped(w *bufio.Writer, s string, quote bool) {
+	start := 0
+	for i := 0; i < len(s); i++ {
+		var esc string
+		switch s[i] {
+		case '\\':
+			esc = `\\`
+		case '\n':
+			esc = `\n`
+		case '"':
+			if !quote {
+				continue
+			}
+			esc = `\"`
+		default:
+			continue
+		}
+		w.WriteString(s[start:i])
+		w.WriteString(esc)
+		start = i + 1
+	}
+	w.WriteString(s[start:])
 }

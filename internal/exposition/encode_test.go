@@ -92,7 +92,7 @@ func TestEncodeFormats(t *testing.T) {
 		err    bool
 	}{
 		{"text", expfmt.FmtText, "# TYPE c_total counter\nc_total 1\n", false},
-		{"openmetrics", expfmt.FmtOpenMetrics_1_0_0, "# TYPE c counter\nc_total 1.0\n# EOF\n", false},
+		{"openmetrics keeps the number as written", expfmt.FmtOpenMetrics_1_0_0, "# TYPE c counter\nc_total 1\n# EOF\n", false},
 		{"openmetrics 2.0 via NewEncoder", expfmt.FmtOpenMetrics_2_0_0, "# TYPE c_total counter\nc_total 1.0\n# EOF\n", false},
 		{"unknown", expfmt.FmtUnknown, "", true},
 	}

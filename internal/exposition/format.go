@@ -31,6 +31,7 @@ package exposition
 import (
 	"bytes"
 	"fmt"
+	"strings"
 )
 
 // Format says which grammar a document follows; the two differ in comments,
@@ -52,14 +53,18 @@ func (f Format) String() string {
 	return "text"
 }
 
-// Detect guesses the format of data so that exporters need not declare it:
-// a document whose last line is "# EOF" is OpenMetrics, and so is one that
-// declares a type only OpenMetrics has (info, stateset, gaugehistogram,
-// unknown), which text would reject anyway. Everything else is text: a
-// "# UNIT" line alone is no sign, as text allows any comment.
+// Detect tells the format of a document that comes without a content
+// type (a metrics file, an exporter's stdout) the way a reader can: a
+// document whose last line starts with "# EOF" means to be OpenMetrics
+// (so "# EOFx" fails as OpenMetrics rather than passing as a text comment),
+// and so does one that declares a type only OpenMetrics has (info,
+// stateset, gaugehistogram, unknown). An empty document is held to
+// OpenMetrics too, where it is an error: an exporter that wrote nothing
+// has most likely failed, and one with nothing to report writes "# EOF".
+// Everything else is text: a "# UNIT" line alone is no sign, as text
+// allows any comment.
 func Detect(data []byte) Format {
-	end := bytes.TrimRight(data, "\n")
-	if bytes.HasSuffix(end, []byte("\n# EOF")) || bytes.Equal(end, []byte("# EOF")) {
+	if len(data) == 0 || bytes.HasPrefix([]byte(lastLine(string(data))), []byte("# EOF")) {
 		return FormatOpenMetrics
 	}
 	for _, sign := range [][]byte{
@@ -78,6 +83,20 @@ func Detect(data []byte) Format {
 		}
 	}
 	return FormatText
+}
+
+// DetectContentType tells the format as a scraper does: by the response's
+// Content-Type when it names one (application/openmetrics-text, or
+// text/plain for text 0.0.4), else by the document as Detect does.
+func DetectContentType(contentType string, data []byte) Format {
+	mt, _, _ := strings.Cut(contentType, ";")
+	switch strings.ToLower(strings.TrimSpace(mt)) {
+	case "application/openmetrics-text":
+		return FormatOpenMetrics
+	case "text/plain":
+		return FormatText
+	}
+	return Detect(data)
 }
 
 // lineIsType reports whether the line holding data[i] is a "# TYPE" line.

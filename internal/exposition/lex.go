@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	dto "github.com/prometheus/client_model/go"
 )
@@ -74,16 +75,21 @@ func scanLabelName(s string) int {
 	return i
 }
 
-func validMetricName(s string) bool { return s != "" && scanMetricName(s) == len(s) }
+// legacyMetricName reports whether s needs no quotes: [a-zA-Z_:][a-zA-Z0-9_:]*.
+func legacyMetricName(s string) bool { return s != "" && scanMetricName(s) == len(s) }
 
-func validLabelName(s string) bool { return s != "" && scanLabelName(s) == len(s) }
+func legacyLabelName(s string) bool { return s != "" && scanLabelName(s) == len(s) }
+
+// validName is the rule for metric and label names since Prometheus 3:
+// any non-empty UTF-8; legacy names are the ones written without quotes.
+func validName(s string) bool { return s != "" && utf8.ValidString(s) }
 
 func badMetricName(s string) string {
-	return fmt.Sprintf("invalid metric name %q: only [a-zA-Z_:][a-zA-Z0-9_:]* is supported", clip(s))
+	return fmt.Sprintf("invalid metric name %q: write [a-zA-Z_:][a-zA-Z0-9_:]*, or quote a UTF-8 name inside the braces: {\"my.metric\"}", clip(s))
 }
 
 func badLabelName(s string) string {
-	return fmt.Sprintf("invalid label name %q: only [a-zA-Z_][a-zA-Z0-9_]* is supported", clip(s))
+	return fmt.Sprintf("invalid label name %q: write [a-zA-Z_][a-zA-Z0-9_]*, or quote a UTF-8 name: {\"my.label\"=\"value\"}", clip(s))
 }
 
 // parseFloat reads a sample value, including +Inf, -Inf and NaN.
@@ -91,22 +97,23 @@ func parseFloat(s string) (float64, error) {
 	return strconv.ParseFloat(s, 64)
 }
 
-// unquote reads a label value that follows its opening quote, returning it
-// and what follows the closing quote. Only \\, \" and \n are escapes, as in
-// both formats (and in the Pushgateway's parser).
-func unquote(s string) (string, string, error) {
+// unquote reads a quoted string that follows its opening quote, returning
+// it and what follows the closing quote. \\, \" and \n are the escapes of
+// both formats; strict (text 0.0.4, names) refuses any other, while
+// OpenMetrics keeps it as written, backslash and all.
+func unquote(s string, strict bool) (string, string, error) {
 	for i := 0; i < len(s); i++ {
 		switch s[i] {
 		case '"':
 			return s[:i], s[i+1:], nil
 		case '\\':
-			return unquoteEscaped(s, i)
+			return unquoteEscaped(s, i, strict)
 		}
 	}
 	return "", "", errors.New("unterminated quoted value")
 }
 
-func unquoteEscaped(s string, i int) (string, string, error) {
+func unquoteEscaped(s string, i int, strict bool) (string, string, error) {
 	var b strings.Builder
 	b.WriteString(s[:i])
 	for ; i < len(s); i++ {
@@ -125,7 +132,11 @@ func unquoteEscaped(s string, i int) (string, string, error) {
 			case 'n':
 				b.WriteByte('\n')
 			default:
-				return "", "", fmt.Errorf("invalid escape sequence %q", s[i-1:i+1])
+				if strict {
+					return "", "", fmt.Errorf("invalid escape sequence %q", s[i-1:i+1])
+				}
+				b.WriteByte('\\')
+				b.WriteByte(s[i])
 			}
 		default:
 			b.WriteByte(c)
@@ -134,11 +145,12 @@ func unquoteEscaped(s string, i int) (string, string, error) {
 	return "", "", errors.New("unterminated quoted value")
 }
 
-// unescapeHelp undoes \\, \n and \" in HELP text. Other backslashes stay as
-// they are: Prometheus itself reads them so, and HELP is only prose.
-func unescapeHelp(s string) string {
+// unescapeHelp undoes \\, \n and \" in HELP text. Any other backslash
+// is an error when strict (text 0.0.4, as expfmt reads it) and stays as it
+// is otherwise (OpenMetrics).
+func unescapeHelp(s string, strict bool) (string, error) {
 	if strings.IndexByte(s, '\\') < 0 {
-		return s
+		return s, nil
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
@@ -154,9 +166,15 @@ func unescapeHelp(s string) string {
 				continue
 			}
 		}
+		if s[i] == '\\' && strict {
+			if i+1 == len(s) {
+				return "", errors.New("a lone backslash ends the line (write \\\\)")
+			}
+			return "", fmt.Errorf("invalid escape sequence %q (write \\\\ for a backslash)", s[i:i+2])
+		}
 		b.WriteByte(s[i])
 	}
-	return b.String()
+	return b.String(), nil
 }
 
 // sortLabels sorts by name; label sets are short, so insertion sort wins.

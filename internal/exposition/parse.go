@@ -1,6 +1,7 @@
 package exposition
 
 import (
+	"fmt"
 	"hash/maphash"
 	"slices"
 	"strings"
@@ -75,10 +76,34 @@ type family struct {
 	lines  []int32
 	groups []group
 	index  map[uint64]int32
+
+	spells   []spell
+	unitName string // OpenMetrics: the UNIT, checked when the family ends
+	samples  int    // sample lines read, kept or not
+
+	// OpenMetrics grouping: the group (labels without le, quantile or the
+	// stateset label) and timestamp of the previous sample, the groups seen,
+	// and the series seen since the group began at this timestamp.
+	prev       uint64
+	prevTs     float64
+	prevHasTs  bool
+	hasPrev    bool
+	seenGroups map[uint64]struct{}
+	run        []uint64
+	// runMetric is the metric of a histogram or summary that the samples
+	// of the current group and timestamp go to, -1 before the first.
+	runMetric int32
 }
 
-// group is what a histogram or summary series has seen so far.
-type group struct{ sum, count, inf bool }
+// group is what a histogram or summary series has seen so far; the
+// fields past inf serve the OpenMetrics rules.
+type group struct {
+	sum, count, inf bool
+	gsum, negBucket, negGsum bool
+	buckets          int
+	lastLe, lastV    float64
+	countV           float64
+}
 
 type parser struct {
 	src   string
@@ -88,8 +113,13 @@ type parser struct {
 	lines [][]int32 // per family, the first line of each metric
 	first []int     // per family, its first line
 	seen  map[string]int
-	cur   *family
-	lbls  []label
+	// claimed holds, in OpenMetrics, every sample name a family could use
+	// (a counter "x" claims x, x_total and x_created), with its line.
+	claimed map[string]int
+	cur     *family
+	lbls    []label
+	keep    bool   // record spellings (see spellField)
+	scratch []byte
 	seed  maphash.Seed
 
 	// interned holds one LabelPair per distinct name and value: exporters
@@ -119,6 +149,8 @@ func Parse(data []byte, f Format) ([]*dto.MetricFamily, error) {
 	p := &parser{
 		om:       f == FormatOpenMetrics,
 		seen:     map[string]int{},
+		claimed:  map[string]int{},
+		keep:     true,
 		seed:     maphash.MakeSeed(),
 		interned: map[label]*dto.LabelPair{},
 		names:    map[string]*string{},
@@ -128,10 +160,17 @@ func Parse(data []byte, f Format) ([]*dto.MetricFamily, error) {
 	if len(data) > 0 {
 		p.src = unsafe.String(&data[0], len(data))
 	}
+	if len(data) == 0 && p.om {
+		return nil, &ParseError{Msg: "empty document: an exporter writes at least one line; one with no metrics " +
+			"writes \"# EOF\" (OpenMetrics) or a comment (text)"}
+	}
 	if err := p.run(); err != nil {
 		return nil, err
 	}
-	if is := validate(p.fams, p.seed); is != nil {
+	// OpenMetrics rules on repeated series (consecutive, timestamps going
+	// forward, exact repeats dropped) are checked while parsing, and are
+	// stricter than the duplicate check validate would make.
+	if is := validate(p.fams, p.seed, !p.om); is != nil {
 		line := 0
 		switch {
 		case is.metric >= 0:
@@ -193,25 +232,60 @@ func (p *parser) run() error {
 	if p.om && !eof {
 		return p.errf("missing # EOF at the end of the OpenMetrics document")
 	}
+	if !p.om && len(p.src) > 0 && p.src[len(p.src)-1] != '\n' && trimBlank(lastLine(p.src)) != "" {
+		return p.errf("the last line does not end with a newline (the text format ends every line with one)")
+	}
 	return p.closeFamily()
 }
 
-// textComment handles "# HELP", "# TYPE" and ignores any other comment.
+// textComment handles "# HELP" and "# TYPE" as expfmt reads them and
+// ignores any other comment, as well as a HELP or TYPE line that stops
+// after the name.
 func (p *parser) textComment(ln string) error {
 	s := trimBlank(ln[1:])
 	kw, s := cutBlank(s)
 	if kw != "HELP" && kw != "TYPE" {
 		return nil
 	}
-	name, s := cutBlank(trimBlank(s))
 	s = trimBlank(s)
-	if kw == "HELP" {
-		return p.help(name, s)
+	if s == "" {
+		return nil
 	}
-	return p.typ(name, strings.ToLower(strings.TrimRight(s, " \t")), textKinds)
+	var name string
+	if s[0] == '"' {
+		var err error
+		if name, s, err = p.quoted(s[1:], "metric name"); err != nil {
+			return err
+		}
+	} else {
+		i := scanMetricName(s)
+		name, s = s[:i], s[i:]
+	}
+	if s != "" && s[0] != ' ' && s[0] != '\t' {
+		end, _ := cutBlank(s)
+		return p.errf("%s", badMetricName(name+end))
+	}
+	s = trimBlank(s)
+	if s == "" {
+		return nil
+	}
+	if kw == "HELP" {
+		text, err := unescapeHelp(s, true)
+		if err != nil {
+			return p.errf("HELP of %s: %v", clip(name), err)
+		}
+		return p.help(name, text)
+	}
+	typ := strings.ToLower(strings.TrimRight(s, " \t"))
+	if typ == "gauge_histogram" {
+		typ = "gaugehistogram"
+	}
+	return p.typ(name, typ, textKinds)
 }
 
-// omComment handles the only comments OpenMetrics has.
+// omComment handles the only comments OpenMetrics has: "# HELP name text",
+// "# TYPE name type" and "# UNIT name unit", each with exactly one space
+// between the parts (text and unit may be empty, the space may not).
 func (p *parser) omComment(ln string) error {
 	kw := ""
 	for _, k := range [...]string{"# HELP ", "# TYPE ", "# UNIT "} {
@@ -222,10 +296,16 @@ func (p *parser) omComment(ln string) error {
 	if kw == "" {
 		return p.errf("unexpected comment %q (OpenMetrics allows only # HELP, # TYPE, # UNIT and # EOF)", clip(ln))
 	}
-	name, s, _ := strings.Cut(ln[7:], " ")
+	name, s, ok := strings.Cut(ln[7:], " ")
+	if !ok {
+		return p.errf("# %s %s needs a space after the name (and then the %s)", kw, clip(name), strings.ToLower(kw))
+	}
 	switch kw {
 	case "HELP":
-		return p.help(name, s)
+		// Leading blanks go, as in text (expfmt drops them): kept, they
+		// would not survive a conversion to text.
+		text, _ := unescapeHelp(trimBlank(s), false)
+		return p.help(name, text)
 	case "TYPE":
 		return p.typ(name, s, omKinds)
 	}
@@ -237,6 +317,7 @@ func (p *parser) omComment(ln string) error {
 		return p.errf("second UNIT line for %q", name)
 	}
 	f.unit = true
+	f.unitName = s
 	if s != "" {
 		f.mf.Unit = p.str(s)
 	}
@@ -252,9 +333,7 @@ func (p *parser) help(name, text string) error {
 		return p.errf("second HELP line for %q", name)
 	}
 	f.helped = true
-	// Leading blanks go, in both formats: text parsers (expfmt's too) drop
-	// them, so keeping them would change the HELP on every round trip.
-	f.mf.Help = p.str(unescapeHelp(trimBlank(text)))
+	f.mf.Help = p.str(text)
 	return nil
 }
 
@@ -284,11 +363,11 @@ func (p *parser) meta(name, kw string) (*family, error) {
 	if name == "" {
 		return nil, p.errf("%s line without a metric name", kw)
 	}
-	if !validMetricName(name) {
+	if !legacyMetricName(name) && (p.om || !validName(name)) {
 		return nil, p.errf("%s", badMetricName(name))
 	}
 	if f := p.cur; f != nil && f.name == name {
-		if len(f.mf.Metric) > 0 {
+		if f.samples > 0 {
 			return nil, p.errf("%s line for %q after its samples", kw, name)
 		}
 		return f, nil
@@ -308,8 +387,9 @@ func (p *parser) begin(name string) (*family, error) {
 	p.seen[name] = p.line
 	p.cur = &family{
 		mf:   &dto.MetricFamily{Name: &name, Type: dto.MetricType_UNTYPED.Enum()},
-		name: name,
-		line: p.line,
+		name:      name,
+		line:      p.line,
+		runMetric: -1,
 	}
 	return p.cur, nil
 }
@@ -319,7 +399,15 @@ func (p *parser) begin(name string) (*family, error) {
 func (p *parser) closeFamily() error {
 	f := p.cur
 	p.cur = nil
-	if f == nil || len(f.mf.Metric) == 0 {
+	if f == nil {
+		return nil
+	}
+	if p.om {
+		if err := p.omClose(f); err != nil {
+			return err
+		}
+	}
+	if len(f.mf.Metric) == 0 {
 		return nil
 	}
 	if f.kind == kindHistogram || f.kind == kindGaugeHistogram {
@@ -329,9 +417,13 @@ func (p *parser) closeFamily() error {
 				p.line = int(f.lines[i])
 				return p.errf("histogram %s has no le=\"+Inf\" bucket", seriesName(f.mf.GetName(), m))
 			}
-			slices.SortStableFunc(h.Bucket, func(a, b *dto.Bucket) int {
-				return cmpFloat(a.GetUpperBound(), b.GetUpperBound())
-			})
+			if p.om {
+				if msg := omHistogram(&f.groups[i], f.kind); msg != "" {
+					p.line = int(f.lines[i])
+					return p.errf("histogram %s: %s", seriesName(f.mf.GetName(), m), msg)
+				}
+			}
+			p.sortBuckets(f, i, h)
 			if !f.groups[i].count {
 				inf := h.Bucket[len(h.Bucket)-1]
 				h.SampleCount, h.SampleCountFloat = inf.CumulativeCount, inf.CumulativeCountFloat
@@ -345,6 +437,7 @@ func (p *parser) closeFamily() error {
 		}
 		p.seen[n] = f.line
 	}
+	p.storeSpells(f)
 	p.fams = append(p.fams, f.mf)
 	p.lines = append(p.lines, f.lines)
 	p.first = append(p.first, f.line)
@@ -359,4 +452,99 @@ func cmpFloat(a, b float64) int {
 		return 1
 	}
 	return 0
+}
+
+// omSuffixes are the sample names each OpenMetrics type claims, besides
+// the family's own name.
+var omSuffixes = [...][]string{
+	kindCounter:        {"_total", "_created"},
+	kindSummary:        {"_count", "_sum", "_created"},
+	kindHistogram:      {"_count", "_sum", "_bucket", "_created"},
+	kindGaugeHistogram: {"_gcount", "_gsum", "_bucket"},
+	kindInfo:           {"_info"},
+	kindUntyped:        nil,
+	kindGauge:          nil,
+	kindStateset:       nil,
+}
+
+// omClose checks what OpenMetrics asks of a whole family, samples or not:
+// its UNIT, and that no two families can produce the same sample name.
+func (p *parser) omClose(f *family) error {
+	line := p.line
+	defer func() { p.line = line }()
+	p.line = f.line
+	if u := f.unitName; u != "" {
+		if f.kind == kindInfo || f.kind == kindStateset {
+			return p.errf("%s %s cannot have a UNIT", kindNames[f.kind], f.name)
+		}
+		if !strings.HasSuffix(f.name, "_"+u) {
+			return p.errf("the name of %s must end in its unit, _%s", f.name, u)
+		}
+	}
+	for i, s := range append([]string{""}, omSuffixes[f.kind]...) {
+		n := f.name + s
+		if l, ok := p.claimed[n]; ok {
+			if i == 0 {
+				return p.errf("%q already appeared at line %d; the lines of one family must be together", n, l)
+			}
+			return p.errf("%s %s would use the sample name %s, which the family at line %d has", kindNames[f.kind], f.name, n, l)
+		}
+		p.claimed[n] = f.line
+	}
+	return nil
+}
+
+// omHistogram checks one OpenMetrics histogram series as a whole.
+func omHistogram(g *group, k kind) string {
+	sum, count := "_sum", "_count"
+	if k == kindGaugeHistogram {
+		sum, count = "_gsum", "_gcount"
+	}
+	switch {
+	case g.count && g.countV != g.lastV:
+		return fmt.Sprintf("%s %v differs from the le=\"+Inf\" bucket %v", count, g.countV, g.lastV)
+	case g.sum && !g.count:
+		return fmt.Sprintf("has %s but no %s", sum, count)
+	case g.count && !g.sum:
+		return fmt.Sprintf("has %s but no %s", count, sum)
+	case k == kindHistogram && g.negBucket && g.sum:
+		return "has negative buckets and a _sum (only a gaugehistogram's _gsum may go with negative buckets)"
+	case g.negGsum && !g.negBucket:
+		return "has a negative _gsum but no negative bucket"
+	}
+	return ""
+}
+
+// lastLine is the last line of s, without its newline.
+func lastLine(s string) string {
+	s = strings.TrimSuffix(s, "\n")
+	return s[strings.LastIndexByte(s, '\n')+1:]
+}
+
+// sortBuckets puts the buckets of metric i in le order (text allows any),
+// moving their recorded spellings along.
+func (p *parser) sortBuckets(f *family, i int, h *dto.Histogram) {
+	byLe := func(a, b *dto.Bucket) int { return cmpFloat(a.GetUpperBound(), b.GetUpperBound()) }
+	if slices.IsSortedFunc(h.Bucket, byLe) {
+		return
+	}
+	order := make([]int, len(h.Bucket)) // order[new] = old
+	for k := range order {
+		order[k] = k
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return byLe(h.Bucket[a], h.Bucket[b]) })
+	sorted := make([]*dto.Bucket, len(h.Bucket))
+	moved := make([]int32, len(h.Bucket)) // moved[old] = new
+	for k, old := range order {
+		sorted[k] = h.Bucket[old]
+		moved[old] = int32(k)
+	}
+	copy(h.Bucket, sorted)
+	for j := range f.spells {
+		s := &f.spells[j]
+		if int(s.metric) == i && s.slot >= slotFirst {
+			k := (s.slot - slotFirst) / 2
+			s.slot += 2 * (moved[k] - k)
+		}
+	}
 }

@@ -1,176 +1,13 @@
 package exposition
 
 import (
+	"hash/maphash"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 
 	dto "github.com/prometheus/client_model/go"
 )
-
-// sample parses one sample line and adds it to its family.
-func (p *parser) sample(ln string) error {
-	i := scanMetricName(ln)
-	name := ln[:i]
-	if i == 0 || i == len(ln) || (ln[i] != ' ' && ln[i] != '\t' && ln[i] != '{') {
-		if i == 0 && ln[0] == '{' {
-			return p.errf("quoted (UTF-8) metric names are not supported")
-		}
-		end := strings.IndexAny(ln, " \t{")
-		if end < 0 {
-			if i == len(ln) && i > 0 {
-				return p.errf("sample %s has no value", clip(ln))
-			}
-			end = len(ln)
-		}
-		return p.errf("%s", badMetricName(ln[:end]))
-	}
-	p.lbls = p.lbls[:0]
-	s := ln[i:]
-	if s[0] == '{' {
-		var err error
-		if p.lbls, s, err = p.labels(s, p.lbls); err != nil {
-			return err
-		}
-	}
-	if s == "" || (s[0] != ' ' && s[0] != '\t') {
-		if s == "" {
-			return p.errf("sample %s has no value", name)
-		}
-		return p.errf("expected a blank after the labels of %s, found %q", name, clip(s))
-	}
-	vs, s := cutBlank(trimBlank(s))
-	if vs == "" {
-		return p.errf("sample %s has no value", name)
-	}
-	v, err := parseFloat(vs)
-	if err != nil {
-		return p.errf("invalid value %q for %s", clip(vs), name)
-	}
-	var ts *int64
-	s = trimBlank(s)
-	if s != "" && s[0] != '#' {
-		var tss string
-		tss, s = cutBlank(s)
-		t, err := p.timestamp(tss)
-		if err != nil {
-			return err
-		}
-		ts = &t
-		s = trimBlank(s)
-	}
-	if s != "" {
-		if err := p.exemplar(s, name); err != nil {
-			return err
-		}
-	}
-	return p.add(name, v, ts)
-}
-
-func (p *parser) timestamp(s string) (int64, error) {
-	if !p.om {
-		t, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return 0, p.errf("invalid timestamp %q (text format wants integer milliseconds)", clip(s))
-		}
-		return t, nil
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 9e15 {
-		return 0, p.errf("invalid timestamp %q (OpenMetrics wants seconds)", clip(s))
-	}
-	return int64(math.Round(f * 1000)), nil
-}
-
-// exemplar checks an OpenMetrics exemplar, which is then ignored: text
-// 0.0.4 has no place for it.
-func (p *parser) exemplar(s, name string) error {
-	if !p.om {
-		return p.errf("unexpected %q after the value of %s", clip(s), name)
-	}
-	if !strings.HasPrefix(s, "# {") {
-		return p.errf("unexpected %q after the value of %s", clip(s), name)
-	}
-	lbls, rest, err := p.labels(s[2:], nil)
-	if err != nil {
-		return err
-	}
-	n := 0
-	for _, l := range lbls {
-		n += len(l.name) + len(l.value)
-	}
-	if n > 128 {
-		return p.errf("exemplar labels of %s are longer than 128 characters", name)
-	}
-	fields := strings.Fields(rest)
-	if len(fields) == 0 || len(fields) > 2 || rest[0] != ' ' {
-		return p.errf("invalid exemplar on %s: want # {labels} value [timestamp]", name)
-	}
-	if _, err := parseFloat(fields[0]); err != nil {
-		return p.errf("invalid exemplar value %q on %s", clip(fields[0]), name)
-	}
-	if len(fields) == 2 {
-		if _, err := p.timestamp(fields[1]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// labels parses "{a="b",...}" at the start of s into dst and returns what
-// follows the closing brace.
-func (p *parser) labels(s string, dst []label) ([]label, string, error) {
-	s = s[1:]
-	for {
-		s = trimBlank(s)
-		if s == "" {
-			return nil, "", p.errf("unclosed label set")
-		}
-		if s[0] == '}' {
-			return dst, s[1:], nil
-		}
-		if s[0] == '"' {
-			return nil, "", p.errf("quoted (UTF-8) label names are not supported")
-		}
-		i := scanLabelName(s)
-		if i == 0 || i < len(s) && strings.IndexByte(" \t=,}", s[i]) < 0 {
-			end := strings.IndexAny(s, " \t=,}")
-			if end <= 0 {
-				end = len(s)
-			}
-			return nil, "", p.errf("%s", badLabelName(s[:end]))
-		}
-		name := s[:i]
-		s = trimBlank(s[i:])
-		if s == "" || s[0] != '=' {
-			return nil, "", p.errf("expected = after label name %q", name)
-		}
-		s = trimBlank(s[1:])
-		if s == "" || s[0] != '"' {
-			return nil, "", p.errf("expected a quoted value for label %q", name)
-		}
-		value, rest, err := unquote(s[1:])
-		if err != nil {
-			return nil, "", p.errf("label %q: %v", name, err)
-		}
-		for _, l := range dst {
-			if l.name == name {
-				return nil, "", p.errf("duplicate label name %q", name)
-			}
-		}
-		dst = append(dst, label{name, value})
-		s = trimBlank(rest)
-		switch {
-		case s == "":
-			return nil, "", p.errf("unclosed label set")
-		case s[0] == ',':
-			s = s[1:]
-		case s[0] != '}':
-			return nil, "", p.errf("expected , or } after the value of label %q", name)
-		}
-	}
-}
 
 // route finds the family and role of a sample called name, starting an
 // untyped family when it belongs to none.
@@ -179,9 +16,6 @@ func (p *parser) route(name string) (*family, role, error) {
 		r, ok, err := p.roleOf(f, name)
 		if err != nil || ok {
 			return f, r, err
-		}
-		if f.typed && f.kind != kindUntyped && strings.HasPrefix(name, f.name+"_") {
-			return nil, 0, p.errf("sample %s does not belong to %s %s", name, kindNames[f.kind], f.name)
 		}
 	}
 	f, err := p.begin(name)
@@ -235,34 +69,47 @@ func (p *parser) roleOf(f *family, name string) (role, bool, error) {
 			return roleCreated, true, nil
 		}
 	case kindHistogram, kindGaugeHistogram:
+		gauge := f.kind == kindGaugeHistogram
 		switch suffix {
 		case "_bucket":
 			return roleBucket, true, nil
-		case "_sum", "_gsum":
-			return roleSum, true, nil
-		case "_count", "_gcount":
-			return roleCount, true, nil
+		case "_sum":
+			return roleSum, !p.om || !gauge, nil
+		case "_count":
+			return roleCount, !p.om || !gauge, nil
+		case "_gsum":
+			return roleSum, p.om && gauge, nil
+		case "_gcount":
+			return roleCount, p.om && gauge, nil
 		case "_created":
-			return roleCreated, f.kind == kindHistogram, nil
+			return roleCreated, !gauge, nil
 		}
 	}
 	return 0, false, nil
 }
 
 // add puts one parsed sample into its family.
-func (p *parser) add(name string, v float64, ts *int64) error {
+func (p *parser) add(sl *sampleLine, v float64, ts *int64, tsSec float64) error {
+	name := sl.name
 	f, r, err := p.route(name)
 	if err != nil {
 		return err
 	}
+	f.samples++
+	lbls := p.lbls
+	sortLabels(lbls)
+	if p.om {
+		keep, err := p.omSample(f, r, name, v, ts != nil, tsSec, sl.exemplar)
+		if err != nil || !keep {
+			return err
+		}
+	}
 	if r == roleCreated {
 		return nil
 	}
-	lbls := p.lbls
-	sortLabels(lbls)
 	switch f.kind {
 	case kindSummary, kindHistogram, kindGaugeHistogram:
-		return p.addGrouped(f, r, name, v, ts)
+		return p.addGrouped(f, r, sl, v, ts)
 	case kindStateset:
 		if !hasLabel(lbls, f.name) {
 			return p.errf("stateset sample %s needs a label named %s", name, f.name)
@@ -276,6 +123,11 @@ func (p *parser) add(name string, v float64, ts *int64) error {
 		}
 	}
 	m := p.newMetric(f, lbls, ts)
+	idx := len(f.mf.Metric) - 1
+	p.note(f, idx, slotValue, sl.value, v, kindFloat)
+	if ts != nil {
+		p.note(f, idx, slotTime, sl.ts, float64(*ts), kindTime)
+	}
 	val := p.floats.one()
 	*val = v
 	switch f.mf.GetType() {
@@ -295,9 +147,114 @@ func (p *parser) add(name string, v float64, ts *int64) error {
 	return nil
 }
 
+// omSample applies the OpenMetrics rules that concern one sample and its
+// neighbours: values that counters, buckets and quantiles may take, where
+// exemplars may go, and how repeated series follow each other. It reports
+// whether the sample is kept: an exact repeat (same series, same
+// timestamp) is dropped.
+func (p *parser) omSample(f *family, r role, name string, v float64, hasTs bool, ts float64, exemplar bool) (bool, error) {
+	counterLike := r == roleSum || r == roleCount || r == roleBucket || (f.kind == kindCounter && r == roleValue)
+	switch {
+	case counterLike && math.IsNaN(v):
+		return false, p.errf("%s cannot be NaN", name)
+	case counterLike && v < 0 && !(r == roleSum && f.kind == kindGaugeHistogram):
+		return false, p.errf("%s cannot be negative, not %v", name, v)
+	case (r == roleBucket || r == roleCount) && f.kind != kindSummary && v != math.Trunc(v):
+		return false, p.errf("%s must be a whole number, not %v", name, v)
+	case r == roleCount && f.kind == kindSummary && (v != math.Trunc(v) || math.IsInf(v, 0)):
+		return false, p.errf("%s must be a whole number, not %v", name, v)
+	case r == roleValue && f.kind == kindSummary && v < 0:
+		return false, p.errf("quantile value of %s cannot be negative, not %v", name, v)
+	case exemplar && !(r == roleBucket || f.kind == kindCounter && r == roleValue):
+		return false, p.errf("exemplar on %s: only counters' _total and histograms' _bucket samples may have one", name)
+	}
+	special := ""
+	switch {
+	case r == roleBucket:
+		special = "le"
+	case r == roleValue && f.kind == kindSummary:
+		special = "quantile"
+	case f.kind == kindStateset:
+		special = f.name
+	}
+	for _, l := range p.lbls {
+		if l.name == special && special != f.name {
+			if err := p.omBound(special, l.value, name); err != nil {
+				return false, err
+			}
+		}
+	}
+	var g uint64
+	if f.kind != kindInfo {
+		g = p.groupHash(special)
+	}
+	if f.hasPrev && g != f.prev {
+		if _, seen := f.seenGroups[g]; seen {
+			return false, p.errf("%s comes back to a series group it left: the samples of one group must be together", seriesOf(name, p.lbls))
+		}
+	}
+	if f.hasPrev && g == f.prev {
+		if hasTs != f.prevHasTs {
+			return false, p.errf("%s: a group's samples must all have a timestamp or all have none", seriesOf(name, p.lbls))
+		}
+		if hasTs && ts < f.prevTs && f.kind != kindInfo {
+			return false, p.errf("%s: timestamps go backwards within the group", seriesOf(name, p.lbls))
+		}
+	} else {
+		f.run = f.run[:0]
+	}
+	if !(f.hasPrev && g == f.prev && hasTs == f.prevHasTs && ts == f.prevTs) {
+		f.runMetric = -1
+	}
+	series := hashLabels(p.seed, p.lbls) ^ hashString(p.seed, name)
+	repeat := f.hasPrev && hasTs == f.prevHasTs && ts == f.prevTs && slices.Contains(f.run, series)
+	f.run = append(f.run, series)
+	if f.seenGroups == nil {
+		f.seenGroups = map[uint64]struct{}{}
+	}
+	f.seenGroups[g] = struct{}{}
+	f.prev, f.prevTs, f.prevHasTs, f.hasPrev = g, ts, hasTs, true
+	return !repeat, nil
+}
+
+// omBound checks an le or quantile label in OpenMetrics, where +Inf has
+// one spelling.
+func (p *parser) omBound(special, s, name string) error {
+	b, err := p.value(s)
+	switch {
+	case err != nil || math.IsNaN(b):
+		return p.errf("invalid %s value %q on %s", special, clip(s), name)
+	case math.IsInf(b, 1) && s != "+Inf":
+		return p.errf("invalid %s value %q on %s: OpenMetrics spells it +Inf", special, clip(s), name)
+	case special == "quantile" && !(b >= 0 && b <= 1):
+		return p.errf("quantile %v of %s is outside 0..1", b, name)
+	}
+	return nil
+}
+
+// groupHash hashes the sample's labels (sorted), leaving out the one named
+// special.
+func (p *parser) groupHash(special string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(p.seed)
+	for _, l := range p.lbls {
+		if l.name == special {
+			continue
+		}
+		h.WriteString(l.name)
+		h.WriteByte(0xff)
+		h.WriteString(l.value)
+		h.WriteByte(0xff)
+	}
+	return h.Sum64()
+}
+
+func hashString(seed maphash.Seed, s string) uint64 { return maphash.String(seed, s) }
+
 // addGrouped adds a sample of a summary or histogram to the series it
 // shares labels with (le and quantile aside).
-func (p *parser) addGrouped(f *family, r role, name string, v float64, ts *int64) error {
+func (p *parser) addGrouped(f *family, r role, sl *sampleLine, v float64, ts *int64) error {
+	name := sl.name
 	special := "quantile"
 	if f.kind != kindSummary {
 		special = "le"
@@ -321,18 +278,26 @@ func (p *parser) addGrouped(f *family, r role, name string, v float64, ts *int64
 	var bound float64
 	if has {
 		var err error
-		if bound, err = parseFloat(sv); err != nil || math.IsNaN(bound) {
+		if bound, err = p.value(sv); err != nil || math.IsNaN(bound) {
 			return p.errf("invalid %s value %q on %s", special, clip(sv), name)
 		}
 	}
+	n := len(f.mf.Metric)
 	idx := p.group(f, lbls, ts)
 	m, g := f.mf.Metric[idx], &f.groups[idx]
+	if ts != nil && len(f.mf.Metric) > n {
+		p.note(f, idx, slotTime, sl.ts, float64(*ts), kindTime)
+	}
 	switch r {
 	case roleSum:
 		if g.sum {
 			return p.errf("duplicate series %s", seriesOf(name, lbls))
 		}
 		g.sum = true
+		if name == f.name+"_gsum" {
+			g.gsum, g.negGsum = true, v < 0
+		}
+		p.note(f, idx, slotValue, sl.value, v, kindFloat)
 		if m.Summary != nil {
 			m.Summary.SampleSum = p.float(v)
 		} else {
@@ -342,7 +307,8 @@ func (p *parser) addGrouped(f *family, r role, name string, v float64, ts *int64
 		if g.count {
 			return p.errf("duplicate series %s", seriesOf(name, lbls))
 		}
-		g.count = true
+		g.count, g.countV = true, v
+		p.note(f, idx, slotCount, sl.value, v, kindUint)
 		if m.Summary != nil {
 			c, err := p.count(name, v)
 			if err != nil {
@@ -353,11 +319,30 @@ func (p *parser) addGrouped(f *family, r role, name string, v float64, ts *int64
 			m.Histogram.SampleCount, m.Histogram.SampleCountFloat = p.counts(v)
 		}
 	case roleValue:
+		k := int32(len(m.Summary.Quantile))
+		p.note(f, idx, slotFirst+2*k, sv, bound, kindFloat)
+		p.note(f, idx, slotFirst+2*k+1, sl.value, v, kindFloat)
 		m.Summary.Quantile = append(m.Summary.Quantile, &dto.Quantile{Quantile: p.float(bound), Value: p.float(v)})
 	case roleBucket:
+		if p.om && g.buckets > 0 {
+			switch {
+			case bound <= g.lastLe:
+				return p.errf("buckets of %s are not in increasing le order", seriesOf(name, lbls))
+			case v < g.lastV:
+				return p.errf("bucket le=%q of %s counts %v, less than the bucket before it (%v): buckets are cumulative", sv, seriesOf(name, lbls), v, g.lastV)
+			}
+		}
+		g.buckets++
+		g.lastLe, g.lastV = bound, v
+		if bound < 0 {
+			g.negBucket = true
+		}
 		if math.IsInf(bound, 1) {
 			g.inf = true
 		}
+		k := int32(len(m.Histogram.Bucket))
+		p.note(f, idx, slotFirst+2*k, sv, bound, kindFloat)
+		p.note(f, idx, slotFirst+2*k+1, sl.value, v, kindUint)
 		b := &dto.Bucket{UpperBound: p.float(bound)}
 		b.CumulativeCount, b.CumulativeCountFloat = p.counts(v)
 		m.Histogram.Bucket = append(m.Histogram.Bucket, b)
@@ -368,24 +353,33 @@ func (p *parser) addGrouped(f *family, r role, name string, v float64, ts *int64
 // group returns the index of the metric holding lbls, creating it.
 func (p *parser) group(f *family, lbls []label, ts *int64) int {
 	ms := f.mf.Metric
-	if n := len(ms); n > 0 && sameLabels(lbls, ms[n-1].Label) {
+	switch n := len(ms); {
+	case p.om:
+		// A group's samples are together in OpenMetrics, and a group that
+		// repeats with another timestamp is another metric.
+		if f.runMetric >= 0 {
+			return int(f.runMetric)
+		}
+		f.runMetric = int32(n)
+	case n > 0 && sameLabels(lbls, ms[n-1].Label):
 		return n - 1
-	}
-	h := hashLabels(p.seed, lbls)
-	if f.index == nil {
-		f.index = map[uint64]int32{}
-	}
-	if i, ok := f.index[h]; ok {
-		if sameLabels(lbls, ms[i].Label) {
-			return int(i)
+	default:
+		h := hashLabels(p.seed, lbls)
+		if f.index == nil {
+			f.index = map[uint64]int32{}
 		}
-		for j, m := range ms { // a hash collision: look at every series
-			if sameLabels(lbls, m.Label) {
-				return j
+		if i, ok := f.index[h]; ok {
+			if sameLabels(lbls, ms[i].Label) {
+				return int(i)
 			}
+			for j, m := range ms { // a hash collision: look at every series
+				if sameLabels(lbls, m.Label) {
+					return j
+				}
+			}
+		} else {
+			f.index[h] = int32(n)
 		}
-	} else {
-		f.index[h] = int32(len(ms))
 	}
 	m := p.newMetric(f, lbls, ts)
 	if f.kind == kindSummary {

@@ -28,13 +28,15 @@ type issue struct {
 // One difference from Parse: dto histograms may leave the +Inf bucket
 // implicit (client_golang does), while a document must write it.
 func Validate(fams []*dto.MetricFamily) error {
-	if is := validate(fams, maphash.MakeSeed()); is != nil {
+	if is := validate(fams, maphash.MakeSeed(), true); is != nil {
 		return &ParseError{Msg: is.msg}
 	}
 	return nil
 }
 
-func validate(fams []*dto.MetricFamily, seed maphash.Seed) *issue {
+// validate checks fams; dups says whether to look for repeated series
+// (same labels, same timestamp).
+func validate(fams []*dto.MetricFamily, seed maphash.Seed, dups bool) *issue {
 	byName := make(map[string]int, len(fams))
 	sampleNames := make(map[string]int, 2*len(fams))
 	var keys []keyed
@@ -46,7 +48,7 @@ func validate(fams []*dto.MetricFamily, seed maphash.Seed) *issue {
 			return fail("family %d is nil", fi)
 		}
 		name := mf.GetName()
-		if !validMetricName(name) {
+		if !validName(name) {
 			return fail("%s", badMetricName(name))
 		}
 		if j, ok := byName[name]; ok {
@@ -84,7 +86,7 @@ func validate(fams []*dto.MetricFamily, seed maphash.Seed) *issue {
 			}
 			sampleNames[name+s] = fi
 		}
-		if is := validateMetrics(mf, seed, &keys); is != nil {
+		if is := validateMetrics(mf, seed, &keys, dups); is != nil {
 			is.family = fi
 			return is
 		}
@@ -106,7 +108,7 @@ type keyed struct {
 	index int32
 }
 
-func validateMetrics(mf *dto.MetricFamily, seed maphash.Seed, keys *[]keyed) *issue {
+func validateMetrics(mf *dto.MetricFamily, seed maphash.Seed, keys *[]keyed, dups bool) *issue {
 	var scratch []label
 	ks := (*keys)[:0]
 	for mi, m := range mf.Metric {
@@ -116,12 +118,19 @@ func validateMetrics(mf *dto.MetricFamily, seed maphash.Seed, keys *[]keyed) *is
 		if msg := checkMetric(mf, m); msg != "" {
 			return &issue{metric: mi, msg: msg}
 		}
+		if !dups {
+			continue
+		}
 		scratch = scratch[:0]
 		for _, p := range m.Label {
 			scratch = append(scratch, label{p.GetName(), p.GetValue()})
 		}
 		sortLabels(scratch)
-		ks = append(ks, keyed{hashLabels(seed, scratch), int32(mi)})
+		h := hashLabels(seed, scratch)
+		if m.TimestampMs != nil {
+			h ^= uint64(m.GetTimestampMs())*0x9e3779b97f4a7c15 + 1
+		}
+		ks = append(ks, keyed{h, int32(mi)})
 	}
 	*keys = ks
 	slices.SortFunc(ks, func(a, b keyed) int {
@@ -134,7 +143,10 @@ func validateMetrics(mf *dto.MetricFamily, seed maphash.Seed, keys *[]keyed) *is
 	for i := 1; i < len(ks); i++ {
 		for j := i - 1; j >= 0 && ks[j].hash == ks[i].hash; j-- {
 			a, b := mf.Metric[ks[j].index].Label, mf.Metric[ks[i].index].Label
-			if sameSet(a, b) && (dup < 0 || int(ks[i].index) < dup) {
+			same := mf.Metric[ks[j].index].TimestampMs == nil && mf.Metric[ks[i].index].TimestampMs == nil ||
+				mf.Metric[ks[j].index].TimestampMs != nil && mf.Metric[ks[i].index].TimestampMs != nil &&
+					mf.Metric[ks[j].index].GetTimestampMs() == mf.Metric[ks[i].index].GetTimestampMs()
+			if same && sameSet(a, b) && (dup < 0 || int(ks[i].index) < dup) {
 				dup = int(ks[i].index)
 			}
 		}
@@ -176,7 +188,7 @@ func checkMetric(mf *dto.MetricFamily, m *dto.Metric) string {
 	series := func() string { return seriesName(name, m) }
 	for i, p := range m.Label {
 		ln := p.GetName()
-		if !validLabelName(ln) {
+		if !validName(ln) {
 			return badLabelName(ln) + " in series " + series()
 		}
 		for _, q := range m.Label[:i] {
@@ -184,8 +196,15 @@ func checkMetric(mf *dto.MetricFamily, m *dto.Metric) string {
 				return fmt.Sprintf("duplicate label name %q in series %s", ln, series())
 			}
 		}
-		if !utf8.ValidString(p.GetValue()) {
+		switch labelValueProblem(p.GetValue()) {
+		case badUTF8:
 			return fmt.Sprintf("value of label %q in series %s is not valid UTF-8", ln, series())
+		case badControl:
+			return fmt.Sprintf("value of label %q in series %s holds a control character (NUL, ESC, ...): "+
+				"promtool and many receivers refuse them; only tab and newline (written \\n) may appear", ln, series())
+		}
+		if ln == "__name__" {
+			return fmt.Sprintf("label name __name__ in series %s is reserved for the metric name", series())
 		}
 		switch {
 		case ln == "le" && (typ == dto.MetricType_HISTOGRAM || typ == dto.MetricType_GAUGE_HISTOGRAM):
@@ -277,4 +296,31 @@ func checkHistogram(h *dto.Histogram, series func() string) string {
 		return fmt.Sprintf("count %v of histogram %s is less than its largest bucket (%v)", count, series(), prevCount)
 	}
 	return ""
+}
+
+const (
+	valueOK = iota
+	badUTF8
+	badControl
+)
+
+// labelValueProblem checks a label value in one pass: valid UTF-8, and no
+// C0 control character but tab and newline, no DEL.
+func labelValueProblem(s string) int {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 && c != '\t' && c != '\n' || c == 0x7f {
+				return badControl
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return badUTF8
+		}
+		i += n
+	}
+	return valueOK
 }

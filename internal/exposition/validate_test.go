@@ -38,6 +38,7 @@ func TestValidate(t *testing.T) {
 		return &dto.MetricFamily{Name: &name, Type: dto.MetricType_COUNTER.Enum(), Metric: []*dto.Metric{{Counter: &dto.Counter{Value: &v}}}}
 	}
 	withHelp := func(f *dto.MetricFamily, h string) *dto.MetricFamily { f.Help = &h; return f }
+	withTs := func(m *dto.Metric, ts int64) *dto.Metric { m.TimestampMs = &ts; return m }
 	tests := []struct {
 		name string
 		fams []*dto.MetricFamily
@@ -47,9 +48,16 @@ func TestValidate(t *testing.T) {
 		{"duplicate family", []*dto.MetricFamily{gaugeFam("a", gauge(1)), gaugeFam("a", gauge(2, pair("x", "1")))}, `family "a" appears twice`},
 		{"conflicting type", []*dto.MetricFamily{gaugeFam("a", gauge(1)), counter("a", 1)}, `family "a" appears twice, with conflicting types gauge and counter`},
 		{"conflicting help", []*dto.MetricFamily{withHelp(gaugeFam("a", gauge(1)), "x"), withHelp(gaugeFam("a", gauge(1)), "y")}, `family "a" appears twice, with conflicting HELP`},
-		{"invalid family name", []*dto.MetricFamily{gaugeFam("a.b", gauge(1))}, `invalid metric name "a.b": only [a-zA-Z_:][a-zA-Z0-9_:]* is supported`},
-		{"empty family name", []*dto.MetricFamily{gaugeFam("", gauge(1))}, `invalid metric name "": only [a-zA-Z_:][a-zA-Z0-9_:]* is supported`},
-		{"invalid label name", []*dto.MetricFamily{gaugeFam("a", gauge(1, pair("a-b", "1")))}, `invalid label name "a-b": only [a-zA-Z_][a-zA-Z0-9_]* is supported in series a{a-b="1"}`},
+		{"utf-8 family name", []*dto.MetricFamily{gaugeFam("a.b", gauge(1))}, ""},
+		{"invalid utf-8 family name", []*dto.MetricFamily{gaugeFam("a\xff", gauge(1))}, `invalid metric name "a\xff": write [a-zA-Z_:][a-zA-Z0-9_:]*, or quote a UTF-8 name inside the braces: {"my.metric"}`},
+		{"empty family name", []*dto.MetricFamily{gaugeFam("", gauge(1))}, `invalid metric name "": write [a-zA-Z_:][a-zA-Z0-9_:]*, or quote a UTF-8 name inside the braces: {"my.metric"}`},
+		{"utf-8 label name", []*dto.MetricFamily{gaugeFam("a", gauge(1, pair("a-b", "1")))}, ""},
+		{"empty label name", []*dto.MetricFamily{gaugeFam("a", gauge(1, pair("", "1")))}, `invalid label name "": write [a-zA-Z_][a-zA-Z0-9_]*, or quote a UTF-8 name: {"my.label"="value"} in series a{="1"}`},
+		{"__name__ label", []*dto.MetricFamily{gaugeFam("a", gauge(1, pair("__name__", "b")))}, `label name __name__ in series a{__name__="b"} is reserved for the metric name`},
+		{"NUL in label value", []*dto.MetricFamily{gaugeFam("a", gauge(1, pair("x", "a\x00b")))}, "value of label \"x\" in series a{x=\"a\\x00b\"} holds a control character (NUL, ESC, ...): promtool and many receivers refuse them; only tab and newline (written \\n) may appear"},
+		{"tab and newline in label value are fine", []*dto.MetricFamily{gaugeFam("a", gauge(1, pair("x", "a\tb\nc")))}, ""},
+		{"same series, other timestamps", []*dto.MetricFamily{gaugeFam("a", withTs(gauge(1, pair("x", "1")), 1), withTs(gauge(2, pair("x", "1")), 2))}, ""},
+		{"same series, same timestamp", []*dto.MetricFamily{gaugeFam("a", withTs(gauge(1, pair("x", "1")), 1), withTs(gauge(2, pair("x", "1")), 1))}, `duplicate series a{x="1"}`},
 		{"duplicate label name", []*dto.MetricFamily{gaugeFam("a", gauge(1, pair("x", "1"), pair("x", "2")))}, `duplicate label name "x" in series a{x="1",x="2"}`},
 		{"duplicate series unsorted", []*dto.MetricFamily{gaugeFam("a", gauge(1, pair("x", "1"), pair("y", "2")), gauge(1, pair("y", "2"), pair("x", "1")))}, `duplicate series a{y="2",x="1"}`},
 		{"invalid utf8 value", []*dto.MetricFamily{gaugeFam("a", gauge(1, pair("x", "\xc3")))}, "value of label \"x\" in series a{x=\"\\xc3\"} is not valid UTF-8"},
