@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/prometheus/common/version"
@@ -81,11 +80,7 @@ func (e *scrapeExporter) Run(ctx context.Context, req *Request) (*Result, error)
 	if resp.StatusCode != http.StatusOK {
 		return res, fmt.Errorf("%w: %s answered %s", ErrFailed, e.url.Redacted(), resp.Status)
 	}
-	format := exposition.Detect(body)
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/openmetrics-text") {
-		format = exposition.FormatOpenMetrics
-	}
-	fams, err := exposition.Parse(body, format)
+	fams, err := exposition.Parse(body, exposition.DetectContentType(resp.Header.Get("Content-Type"), body))
 	if err != nil {
 		return res, fmt.Errorf("%w: %w", ErrInvalidOutput, err)
 	}

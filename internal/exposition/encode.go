@@ -118,15 +118,15 @@ func Text(fams []*dto.MetricFamily) []byte {
 }
 
 type encoder struct {
-	w      *bufio.Writer
-	om     bool
-	scheme model.EscapingScheme
-	num    []byte
-	sp     spellings
+	w       *bufio.Writer
+	om      bool
+	scheme  model.EscapingScheme
+	num     []byte
+	sp      spellings
 	name    string // the family's name as its samples write it
 	comment string // and as its HELP, TYPE and UNIT lines do
 	quoted  bool   // the name goes inside the braces, quoted
-	m      *dto.Metric
+	m       *dto.Metric
 }
 
 func (e *encoder) family(mf *dto.MetricFamily) error {

@@ -58,13 +58,12 @@ func (f Format) String() string {
 // document whose last line starts with "# EOF" means to be OpenMetrics
 // (so "# EOFx" fails as OpenMetrics rather than passing as a text comment),
 // and so does one that declares a type only OpenMetrics has (info,
-// stateset, gaugehistogram, unknown). An empty document is held to
-// OpenMetrics too, where it is an error: an exporter that wrote nothing
-// has most likely failed, and one with nothing to report writes "# EOF".
-// Everything else is text: a "# UNIT" line alone is no sign, as text
-// allows any comment.
+// stateset, gaugehistogram, unknown). Everything else is text: a "# UNIT"
+// line alone is no sign, as text allows any comment. An empty document is
+// empty text; whether a run may produce nothing is the exporter package's
+// rule (ErrNoMetrics), not a format's.
 func Detect(data []byte) Format {
-	if len(data) == 0 || bytes.HasPrefix([]byte(lastLine(string(data))), []byte("# EOF")) {
+	if len(data) > 0 && bytes.HasPrefix([]byte(lastLine(string(data))), []byte("# EOF")) {
 		return FormatOpenMetrics
 	}
 	for _, sign := range [][]byte{

@@ -98,11 +98,11 @@ type family struct {
 // group is what a histogram or summary series has seen so far; the
 // fields past inf serve the OpenMetrics rules.
 type group struct {
-	sum, count, inf bool
+	sum, count, inf          bool
 	gsum, negBucket, negGsum bool
-	buckets          int
-	lastLe, lastV    float64
-	countV           float64
+	buckets                  int
+	lastLe, lastV            float64
+	countV                   float64
 }
 
 type parser struct {
@@ -118,9 +118,9 @@ type parser struct {
 	claimed map[string]int
 	cur     *family
 	lbls    []label
-	keep    bool   // record spellings (see spellField)
+	keep    bool // record spellings (see spellField)
 	scratch []byte
-	seed  maphash.Seed
+	seed    maphash.Seed
 
 	// interned holds one LabelPair per distinct name and value: exporters
 	// repeat the same pairs over and over, and a pair costs more than the
@@ -386,7 +386,7 @@ func (p *parser) begin(name string) (*family, error) {
 	name = strings.Clone(name)
 	p.seen[name] = p.line
 	p.cur = &family{
-		mf:   &dto.MetricFamily{Name: &name, Type: dto.MetricType_UNTYPED.Enum()},
+		mf:        &dto.MetricFamily{Name: &name, Type: dto.MetricType_UNTYPED.Enum()},
 		name:      name,
 		line:      p.line,
 		runMetric: -1,

@@ -238,7 +238,7 @@ func TestDetect(t *testing.T) {
 		want Format
 	}{
 		{"text", "# TYPE a gauge\na 1\n", FormatText},
-		{"empty is OpenMetrics, where it fails", "", FormatOpenMetrics},
+		{"empty", "", FormatText},
 		{"eof with junk", "a 1\n# EOFblah", FormatOpenMetrics},
 		{"eof", "a 1\n# EOF\n", FormatOpenMetrics},
 		{"eof without newline", "a 1\n# EOF", FormatOpenMetrics},

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/metricwrap/metricwrap/internal/exporter"
+	"github.com/metricwrap/metricwrap/internal/exposition"
 )
 
 // minRunTimeout keeps a tiny or bogus scrape-timeout header from giving a
@@ -333,17 +334,10 @@ func (s *Server) writeMetrics(w http.ResponseWriter, r *http.Request, fams []*dt
 		defer gz.Close()
 		out = gz
 	}
-	enc := expfmt.NewEncoder(out, format)
-	for _, f := range fams {
-		if err := enc.Encode(f); err != nil {
-			s.log.Error("encoding metrics failed", "err", err)
-			return
-		}
-	}
-	if c, ok := enc.(expfmt.Closer); ok {
-		if err := c.Close(); err != nil {
-			s.log.Error("encoding metrics failed", "err", err)
-		}
+	// exposition's encoder writes numbers as the exporter spelled them
+	// and escapes names as the negotiated format asks.
+	if err := exposition.Encode(out, fams, format); err != nil {
+		s.log.Error("encoding metrics failed", "err", err)
 	}
 }
 
