@@ -3,12 +3,17 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
 
 	"github.com/alecthomas/kingpin/v2"
 
 	"github.com/metricwrap/metricwrap/internal/config"
 	"github.com/metricwrap/metricwrap/internal/delivery"
-	"github.com/metricwrap/metricwrap/internal/schedule"
+	"github.com/metricwrap/metricwrap/internal/exporter"
+	"github.com/metricwrap/metricwrap/internal/exporter/python"
 )
 
 // checkConfigCmd is `metricwrap check-config`: load the config as serve
@@ -25,50 +30,126 @@ func (c *checkConfigCmd) selected(name string) bool {
 	return c.cmd != nil && name == c.cmd.FullCommand()
 }
 
+// execute reports every problem in one pass: what loading finds, and then,
+// for the exporters and sinks loading had nothing against, what building
+// them finds (built-in options, scheduled parameters, sink credentials),
+// each with its file, line and key.
 func (c *checkConfigCmd) execute(g *globals) int {
-	cfg, name, err := loadConfig(g)
-	if err != nil {
-		var errs config.Errors
-		if errors.As(err, &errs) {
-			for _, e := range errs {
-				fmt.Fprintln(g.stderr, e)
-			}
-			fmt.Fprintf(g.stderr, "%s: %d problem(s)\n", name, len(errs))
-			return 1
+	cfg, name, err := loadPartialConfig(g)
+	var problems []string
+	var errs config.Errors
+	switch {
+	case errors.As(err, &errs):
+		for _, e := range errs {
+			problems = append(problems, e.Error())
 		}
+	case err != nil:
 		return fail(g, 1, "%v", err)
 	}
-	problems := 0
-	set, err := buildExporters(g, cfg, name, nil)
-	if err != nil {
-		problems += report(g, err)
-	} else if err := schedule.Check(set); err != nil {
-		problems += report(g, fmt.Errorf("%s: %w", name, err))
+	if cfg != nil {
+		problems = append(problems, buildProblems(g, cfg, name)...)
 	}
-	// Sinks are built without opening the spool: a running server may hold it.
-	for sinkName := range cfg.Sinks {
-		if _, err := delivery.Prepare([]string{sinkName}, delivery.Options{Config: cfg, Logger: g.logger}); err != nil {
-			problems += report(g, fmt.Errorf("%s: %w", name, err))
+	if len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintln(g.stderr, p)
 		}
-	}
-	if problems > 0 {
-		fmt.Fprintf(g.stderr, "%s: %d problem(s)\n", name, problems)
+		fmt.Fprintf(g.stderr, "%s: %d problem(s)\n", name, len(problems))
 		return 1
 	}
 	fmt.Fprintf(g.stdout, "%s: OK (%d exporters, %d sinks)\n", name, len(cfg.Exporters), len(cfg.Sinks))
 	return 0
 }
 
-// report prints each error joined in err on a line of its own.
-func report(g *globals, err error) int {
+// loadPartialConfig is loadConfig keeping what loaded when there are
+// problems (see config.LoadPartial).
+func loadPartialConfig(g *globals) (*config.Config, string, error) {
+	if g.configFile == "" {
+		cfg, err := config.LoadPartialBytes(defaultConfigName, defaultConfig)
+		return cfg, defaultConfigName, err
+	}
+	cfg, err := config.LoadPartial(g.configFile)
+	if err != nil && cfg == nil && !errors.As(err, new(config.Errors)) {
+		return nil, g.configFile, fmt.Errorf("read config: %w", err)
+	}
+	return cfg, g.configFile, err
+}
+
+// buildProblems builds the exporters and sinks of cfg as serve would and
+// lists what fails.
+func buildProblems(g *globals, cfg *config.Config, name string) []string {
+	var problems []string
+	set, err := buildExporters(g, cfg, name, nil)
+	if err != nil {
+		problems = append(problems, split(err)...)
+		// Build makes no set when one exporter fails: build the others
+		// one by one so their scheduled parameters are checked too.
+		set = buildEach(g, cfg, name)
+	}
+	for _, e := range set.Entries() {
+		if e.Schedule <= 0 {
+			continue
+		}
+		q := url.Values{}
+		for k, v := range e.ScheduleParams {
+			q.Set(k, v)
+		}
+		if _, err := e.Params().Check(q); err != nil {
+			key := config.Key("exporters", e.Name()) + ".schedule_params"
+			problems = append(problems, cfg.Problem(key, err).Error())
+		}
+	}
+	// Sinks are built without opening the spool: a running server may hold it.
+	names := make([]string, 0, len(cfg.Sinks))
+	for n := range cfg.Sinks {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, sinkName := range names {
+		if _, err := delivery.Prepare([]string{sinkName}, delivery.Options{Config: cfg, Logger: g.logger}); err != nil {
+			for _, msg := range split(err) {
+				// delivery says "sink NAME: ..."; the key says it here.
+				msg = strings.TrimPrefix(msg, "sink "+sinkName+": ")
+				problems = append(problems, cfg.Problem(config.Key("sinks", sinkName), errors.New(msg)).Error())
+			}
+		}
+	}
+	return problems
+}
+
+// buildEach is the set of the configured exporters that build on their
+// own (their problems are already reported).
+func buildEach(g *globals, cfg *config.Config, name string) *exporter.Set {
+	empty, err := os.MkdirTemp("", "metricwrap-check-")
+	if err != nil {
+		return nil
+	}
+	defer os.Remove(empty)
+	var entries []*exporter.Entry
+	for n, ec := range cfg.Exporters {
+		one := *cfg
+		one.Exporters = map[string]*config.ExporterConfig{n: ec}
+		set, err := exporter.Build(&one, exporter.BuildOptions{ConfigFile: name, ExportersDir: empty,
+			Python: python.New(cfg.Global.Python, nil), Logger: g.logger})
+		if err == nil {
+			entries = append(entries, set.Entries()...)
+		}
+	}
+	set, err := exporter.NewSet(entries...)
+	if err != nil {
+		return nil
+	}
+	return set
+}
+
+// split lists each error joined in err.
+func split(err error) []string {
 	var joined interface{ Unwrap() []error }
 	if errors.As(err, &joined) {
-		n := 0
+		var out []string
 		for _, e := range joined.Unwrap() {
-			n += report(g, e)
+			out = append(out, split(e)...)
 		}
-		return n
+		return out
 	}
-	fmt.Fprintln(g.stderr, err)
-	return 1
+	return []string{err.Error()}
 }

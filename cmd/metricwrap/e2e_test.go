@@ -637,13 +637,17 @@ func TestCheckConfig(t *testing.T) {
 			bad + ":11:", "exporters.b.params.target.pass_as",
 			bad + ":14:", "BASH_ENV",
 			bad + ":15:", `unknown key "colour"`,
+			// Found building what loaded, in the same pass, with lines too.
+			bad + `:19: exporters.e.options.metrics[0]: path: invalid JSONPath "$.a["`,
+			bad + `:20: exporters.f.schedule_params: parameter "target": required`,
+			bad + ":22: sinks.dt: token_file: open /nonexistent/metricwrap-token",
 		} {
 			if !strings.Contains(r.stderr, want) {
 				t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 			}
 		}
-		if !strings.Contains(r.stderr, "5 problem(s)") {
-			t.Errorf("stderr does not count 5 problems:\n%s", r.stderr)
+		if !strings.Contains(r.stderr, "8 problem(s)") {
+			t.Errorf("stderr does not count 8 problems:\n%s", r.stderr)
 		}
 	})
 }

@@ -31,6 +31,11 @@ type Config struct {
 	Sinks     map[string]*SinkConfig     `yaml:"sinks,omitempty"`
 	Spool     SpoolConfig                `yaml:"spool"`
 	Jobs      map[string]*JobConfig      `yaml:"jobs,omitempty"`
+
+	// file and lines locate keys for problems found after loading, see
+	// Line and Problem.
+	file  string
+	lines map[string]int
 }
 
 // GlobalConfig holds the settings every exporter inherits.
@@ -149,6 +154,14 @@ var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // messages. ${VAR} references in values are expanded from the environment
 // first.
 func LoadBytes(filename string, data []byte) (*Config, error) {
+	c, err := loadBytes(filename, data)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func loadBytes(filename string, data []byte) (*Config, error) {
 	d := newDecoder(filename)
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
@@ -170,8 +183,9 @@ func LoadBytes(filename string, data []byte) (*Config, error) {
 	if len(doc.Content) > 0 {
 		c.decodeNode(d, doc.Content[0], "")
 	}
+	c.file, c.lines = filename, d.lines
 	if err := d.err(); err != nil {
-		return nil, err
+		return partial(c, err)
 	}
 	return c, nil
 }

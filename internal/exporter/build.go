@@ -140,7 +140,11 @@ func fromConfig(name string, ec *config.ExporterConfig, cfg *config.Config, o Bu
 	}
 	params := paramsFromConfig(ec.Params)
 	where := func(err error) error {
-		return fmt.Errorf("%s: exporters.%s: %w", o.ConfigFile, name, err)
+		key := config.Key("exporters", name)
+		if line := cfg.Line(key); line > 0 {
+			return fmt.Errorf("%s:%d: %s: %w", o.ConfigFile, line, key, err)
+		}
+		return fmt.Errorf("%s: %s: %w", o.ConfigFile, key, err)
 	}
 	switch ec.Kind() {
 	case config.KindBuiltin:
