@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/metricwrap/metricwrap/internal/delivery"
 	"github.com/metricwrap/metricwrap/internal/exporter"
 	"github.com/metricwrap/metricwrap/internal/exporter/python"
+	"github.com/metricwrap/metricwrap/internal/schedule"
 )
 
 // checkConfigCmd is `metricwrap check-config`: load the config as serve
@@ -85,17 +85,16 @@ func buildProblems(g *globals, cfg *config.Config, name string) []string {
 		// one by one so their scheduled parameters are checked too.
 		set = buildEach(g, cfg, name)
 	}
+	// One entry at a time, so that every refused schedule_params is listed.
 	for _, e := range set.Entries() {
-		if e.Schedule <= 0 {
+		one, err := exporter.NewSet(e)
+		if err != nil {
 			continue
 		}
-		q := url.Values{}
-		for k, v := range e.ScheduleParams {
-			q.Set(k, v)
-		}
-		if _, err := e.Params().Check(q); err != nil {
+		if err := schedule.Check(one); err != nil {
 			key := config.Key("exporters", e.Name()) + ".schedule_params"
-			problems = append(problems, cfg.Problem(key, err).Error())
+			msg := strings.TrimPrefix(err.Error(), "exporter "+e.Name()+": schedule_params: ")
+			problems = append(problems, cfg.Problem(key, errors.New(msg)).Error())
 		}
 	}
 	// Sinks are built without opening the spool: a running server may hold it.
