@@ -154,6 +154,12 @@ spool: {dir: `+dir+`}
 
 func strPtr(s string) *string { return &s }
 
+// counter is one family with one unlabelled counter sample.
+func counter(name string, v float64) []*dto.MetricFamily {
+	return []*dto.MetricFamily{{Name: strPtr(name), Type: dto.MetricType_COUNTER.Enum(),
+		Metric: []*dto.Metric{{Counter: &dto.Counter{Value: &v}}}}}
+}
+
 // gauge is one family with one unlabelled gauge sample.
 func gauge(name string, v float64) []*dto.MetricFamily {
 	return []*dto.MetricFamily{{Name: strPtr(name), Type: dto.MetricType_GAUGE.Enum(),

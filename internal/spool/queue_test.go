@@ -1,0 +1,170 @@
+package spool
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/metricwrap/metricwrap/internal/batch"
+	"github.com/metricwrap/metricwrap/internal/sink"
+)
+
+// TestQueuesAreKeyedByDestination: two destinations of one sink name are
+// two queues; replaying one never hands out the other's batches.
+func TestQueuesAreKeyedByDestination(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, Options{Dir: dir})
+	a := sink.Queue{Sink: "pushgateway", Destination: "pushgateway http://a:9091"}
+	b := sink.Queue{Sink: "pushgateway", Destination: "pushgateway http://b:9091"}
+	for _, id := range []string{"a1", "a2"} {
+		if err := s.Put(a, testBatch(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = s.Close()
+
+	s = open(t, Options{Dir: dir})
+	var got []string
+	if _, err := s.Replay(context.Background(), b, func(_ context.Context, x *batch.Batch) error {
+		got = append(got, x.ID)
+		return nil
+	}); err != nil || len(got) != 0 {
+		t.Fatalf("replaying B's queue handed out %v (%v); want nothing", got, err)
+	}
+	orphans := s.Orphans()
+	if len(orphans) != 1 || orphans[0].Destination != a.Destination || orphans[0].Batches != 2 {
+		t.Fatalf("orphans %+v, want A's queue with 2 batches", orphans)
+	}
+	s.LogOrphans()
+	if !strings.Contains(s.logs.String(), "http://a:9091") || !strings.Contains(s.logs.String(), "--drop-orphans") {
+		t.Fatalf("the orphan warning does not name A or say what to do:\n%s", s.logs.String())
+	}
+	if n, err := testutil.GatherAndCount(s.reg, "metricwrap_spool_orphaned_batches"); err != nil || n != 1 {
+		t.Fatalf("metricwrap_spool_orphaned_batches: %d series, %v; want 1", n, err)
+	}
+	assertIDs(t, []string{"a1", "a2"}, drainQueue(t, s.Spool, a))
+	if len(s.Orphans()) != 0 {
+		t.Fatalf("A's queue is still an orphan once replayed: %+v", s.Orphans())
+	}
+}
+
+// TestLegacyQueueIsAnOrphan: a directory of the version that keyed queues
+// by sink name only is never replayed (its destination is unknown), is
+// reported and can be dropped on purpose.
+func TestLegacyQueueIsAnOrphan(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, Options{Dir: dir})
+	if err := s.Put(qn("gw"), testBatch("old")); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	// Move the queue to where the old version kept it.
+	if err := os.Rename(filepath.Join(dir, queueKey(qn("gw"))), filepath.Join(dir, "gw")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "gw", queueMetaFile)); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, Options{Dir: dir})
+	assertIDs(t, nil, drain(t, s.Spool, "gw"))
+	orphans := s.Orphans()
+	if len(orphans) != 1 || !orphans[0].Legacy || orphans[0].Queue != "gw" {
+		t.Fatalf("orphans %+v, want the legacy queue gw", orphans)
+	}
+	if n := s.DropOrphans(); n != 1 {
+		t.Fatalf("DropOrphans dropped %d, want 1", n)
+	}
+	if v := dropped(s, "gw", ReasonOrphan); v != 1 {
+		t.Fatalf("dropped{reason=orphan} = %v, want 1", v)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "gw", "*"+entrySuffix)); len(left) != 0 {
+		t.Fatalf("files left after DropOrphans: %v", left)
+	}
+}
+
+// TestRefusedHeadIsSetAsideWhenTheNextIsTaken: a batch the destination
+// keeps refusing with a 500 while it takes the one behind it is
+// quarantined with the answer, once; order is kept for the others.
+func TestRefusedHeadIsSetAsideWhenTheNextIsTaken(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, Options{Dir: dir})
+	put(t, s.Spool, "rw", "b0", "poison", "b2", "b3")
+	var got []string
+	deliver := func(_ context.Context, b *batch.Batch) error {
+		if b.ID == "poison" {
+			return sink.Answer("rw", http.StatusInternalServerError, nil, []byte("duplicate label names"))
+		}
+		got = append(got, b.ID)
+		return nil
+	}
+	// The first two replays each see one refusal: the destination may be
+	// unwell, so order wins and the replay stops.
+	for i := range DefaultMaxRefusals - 1 {
+		n, err := s.Replay(context.Background(), qn("rw"), deliver)
+		if err == nil || n != 1-min(i, 1) {
+			t.Fatalf("replay %d: %d delivered, %v; want a stop at the refused batch", i, n, err)
+		}
+	}
+	assertIDs(t, []string{"b0"}, got)
+	// The third refusal, with b2 taken, sets it aside.
+	n, err := s.Replay(context.Background(), qn("rw"), deliver)
+	if err != nil || n != 2 {
+		t.Fatalf("third replay: %d delivered, %v; want b2 and b3", n, err)
+	}
+	assertIDs(t, []string{"b0", "b2", "b3"}, got)
+	if v := testutil.ToFloat64(s.quarantined.WithLabelValues("rw")); v != 1 {
+		t.Fatalf("quarantined = %v, want 1", v)
+	}
+	if c := strings.Count(s.logs.String(), "quarantined a batch"); c != 1 {
+		t.Fatalf("logged the quarantine %d times, want once:\n%s", c, s.logs.String())
+	}
+	reasons, _ := filepath.Glob(filepath.Join(dir, queueKey(qn("rw")), quarantineDir, "*"+reasonSuffix))
+	if len(reasons) != 1 {
+		t.Fatalf("quarantine holds %v", reasons)
+	}
+	if why, _ := os.ReadFile(reasons[0]); !strings.Contains(string(why), "duplicate label names") {
+		t.Fatalf("reason %q lacks the destination's answer", why)
+	}
+}
+
+// TestRefusalsWithoutTheNextTakenKeepOrder: when the destination refuses
+// the batch behind too, it is not the head's fault: nothing is set aside.
+func TestRefusalsWithoutTheNextTakenKeepOrder(t *testing.T) {
+	s := open(t, Options{Dir: t.TempDir()})
+	put(t, s.Spool, "rw", "b0", "b1")
+	refuse := func(context.Context, *batch.Batch) error {
+		return sink.Answer("rw", http.StatusInternalServerError, nil, nil)
+	}
+	for range 2 * DefaultMaxRefusals {
+		if _, err := s.Replay(context.Background(), qn("rw"), refuse); err == nil {
+			t.Fatal("replay succeeded against a refusing destination")
+		}
+	}
+	if v := testutil.ToFloat64(s.quarantined.WithLabelValues("rw")); v != 0 {
+		t.Fatalf("quarantined %v batches of a destination that refuses everything", v)
+	}
+	// An outage (no answer, or 503) never counts against a batch.
+	down := func(context.Context, *batch.Batch) error { return errors.New("connection refused") }
+	if _, err := s.Replay(context.Background(), qn("rw"), down); err == nil {
+		t.Fatal("replay succeeded against a destination that is down")
+	}
+	assertIDs(t, []string{"b0", "b1"}, drain(t, s.Spool, "rw"))
+}
+
+func drainQueue(t *testing.T, s *Spool, q sink.Queue) []string {
+	t.Helper()
+	var got []string
+	if _, err := s.Replay(context.Background(), q, func(_ context.Context, b *batch.Batch) error {
+		got = append(got, b.ID)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
