@@ -31,12 +31,20 @@ by module; the bundled `exporters/exporter.py`, `lib/timing.py` and
 exporter`, and both `from lib import timing` and `import lib.timing`, work
 with or without the user's copies.
 
-The first class, in alphabetical order of the module's names, that
-subclasses `Exporter` (and is not `Exporter` itself) is constructed as
+The module is imported and the first class, in alphabetical order of the
+module's names, that subclasses `Exporter` (and is not `Exporter` itself;
+through a base class of the user's `lib/` is fine) is constructed as
 `cls(prometheus_client, debug, *ARGS)`; its `gather_metrics()` is run,
 with asyncio when it is a coroutine; the default registry is then written
 in the Prometheus text format to a temporary file in the destination's
 directory and renamed into place, so a reader never sees half a file.
+Written to $METRICS_FILE, the file ends with the comment line
+`# metricwrap-job: "JOB"`, the instance's `job_name` after `parse_args`,
+which metricwrap pushes under and strips.
+
+A file with no `class` statement at its top level is a plain script: it is
+not imported but run as `python3 FILE ARGS...` would run it (this process
+is replaced by that one, in the environment it was given).
 
 Exit status: 0 on success; 255 with `Exporter not found.` on stdout when
 no module NAME exists (as the original tool); 1 with a traceback on
@@ -48,6 +56,10 @@ Only the standard library and prometheus_client are needed.
 
 import os
 import sys
+
+# The environment metricwrap gave this process, before the changes below:
+# what a plain script is run with.
+SCRIPT_ENV = dict(os.environ)
 
 # Before prometheus_client is imported: no `_created` series, and never the
 # multiprocess mode, whatever the environment says (as the original did).
@@ -62,11 +74,16 @@ import importlib  # noqa: E402
 import importlib.machinery  # noqa: E402
 import importlib.util  # noqa: E402
 import inspect  # noqa: E402
+import json  # noqa: E402
 import re  # noqa: E402
 import tempfile  # noqa: E402
 import traceback  # noqa: E402
 
 NOT_FOUND_EXIT = 255
+
+# The last line of METRICS_FILE names the instance's job_name as a JSON
+# string; a comment, so the file stays valid exposition.
+JOB_LINE_PREFIX = b"# metricwrap-job: "
 
 # Exporter names that can be modules: the product's names without the dot,
 # which Python would read as a sub-module.
@@ -181,15 +198,80 @@ def import_quiet(name):
         raise
 
 
+class Script:
+    """A plain script (a .py file defining no class): run as `python3 FILE`
+    would run it, not imported."""
+
+    def __init__(self, path):
+        self.path = path
+
+
+# Exporters the warm worker has looked up already: name -> module or Script.
+LOADED = {}
+
+
+def find_spec_quiet(name):
+    """The import spec of module name; None when that very module (or its
+    package) does not exist."""
+    try:
+        return importlib.util.find_spec(name)
+    except ModuleNotFoundError as e:
+        if e.name is not None and (name == e.name or name.startswith(e.name + ".")):
+            return None
+        raise
+
+
+def defines_no_class(path):
+    """Whether the Python file at path has no class statement at its top
+    level: then it cannot define an Exporter, and importing it would run
+    the script under the wrong __name__. A file that does not parse is left
+    to the import, which reports the error."""
+    import ast
+    try:
+        with open(path, "rb") as f:
+            tree = ast.parse(f.read(), path)
+    except (OSError, SyntaxError, ValueError):
+        return False
+    return not any(isinstance(node, ast.ClassDef) for node in tree.body)
+
+
 def load_module(name):
+    """Returns the module of exporter name, or a Script for a plain script;
+    raises NotFound when there is neither."""
+    if name in LOADED:
+        return LOADED[name]
     if not NAME_RE.match(name) or name in RESERVED_NAMES:
         raise NotFound(name)
-    for module_name in (f"exporters.{name}.{name}", f"exporters.{name}"):
+    # exporters.NAME.NAME only when exporters.NAME is a directory: looking
+    # inside exporters/NAME.py would import (run) it.
+    outer = find_spec_quiet(f"exporters.{name}")
+    if outer is None:
+        raise NotFound(name)
+    candidates = [f"exporters.{name}"]
+    if outer.submodule_search_locations is not None:
+        candidates.insert(0, f"exporters.{name}.{name}")
+    for module_name in candidates:
+        spec = outer if module_name == f"exporters.{name}" else find_spec_quiet(module_name)
+        # A directory without NAME.py is an empty namespace package.
+        if spec is None or spec.origin is None or spec.origin == "namespace":
+            continue
+        if spec.origin.endswith(".py") and defines_no_class(spec.origin):
+            return Script(spec.origin)
         module = import_quiet(module_name)
-        # A directory without NAME.py imports as an empty namespace package.
         if module is not None and getattr(module, "__file__", None) is not None:
             return module
     raise NotFound(name)
+
+
+def run_script(script, args):
+    """Replaces this process with `python3 FILE ARGS...` in the environment
+    metricwrap gave, so a plain script runs exactly as it would alone."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os.execve(sys.executable, [sys.executable, script.path] + list(args), SCRIPT_ENV)
 
 
 def find_class(module, base):
@@ -255,16 +337,24 @@ def run(opts, prepared=False):
 
     if not prepared:
         setup(opts.exporters_dir)
-    base = importlib.import_module("exporters.exporter").Exporter
     module = load_module(opts.exporter)
+    if isinstance(module, Script):
+        run_script(module, opts.args)
+    base = importlib.import_module("exporters.exporter").Exporter
     cls = find_class(module, base)
     exporter = cls(prometheus_client, opts.debug, *opts.args)
     gather(exporter)
 
     data = prometheus_client.generate_latest(prometheus_client.REGISTRY)
-    output = opts.output_filename or os.environ.get("METRICS_FILE")
-    if output:
-        write_atomically(output, data)
+    if opts.output_filename:
+        write_atomically(opts.output_filename, data)
+    elif os.environ.get("METRICS_FILE"):
+        # The job the instance pushes under, known only now (parse_args may
+        # set it), for metricwrap, which strips this last line again.
+        job = getattr(exporter, "job_name", None)
+        if job is not None:
+            data += JOB_LINE_PREFIX + json.dumps(str(job)).encode() + b"\n"
+        write_atomically(os.environ["METRICS_FILE"], data)
     else:
         sys.stdout.flush()
         sys.stdout.buffer.write(data)
@@ -332,6 +422,8 @@ def _unfreeze_env(env):
     for kv in env:
         k, _, v = kv.partition("=")
         os.environ[k] = v
+    SCRIPT_ENV.clear()
+    SCRIPT_ENV.update(os.environ)
     os.environ["PROMETHEUS_DISABLE_CREATED_SERIES"] = "True"
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     os.environ.pop("prometheus_multiproc_dir", None)
@@ -348,7 +440,7 @@ def _preload(name):
     modules = set(sys.modules)
     collectors = set(getattr(registry, "_collector_to_names", {}))
     try:
-        load_module(name)
+        LOADED[name] = load_module(name)
         return None
     except NotFound:
         return "not found"

@@ -183,6 +183,45 @@ class TypesExporter(Exporter):
 			},
 		},
 		{
+			name: "base class in lib, job_name set in parse_args",
+			files: map[string]string{
+				"lib/netbase.py": `
+from exporters import exporter
+
+class NetBase(exporter.Exporter):
+    job_name = 'net'
+    def parse_args(self, *args):
+        self.target = args[0].split('=', 1)[1]
+        self.job_name = f'DynJob_{self.target}'
+`,
+				"exporters/net.py": `
+from lib import netbase
+
+class NetExporter(netbase.NetBase):
+    def gather_metrics(self):
+        self.metrics.Gauge('net_up', 'up', ['target']).labels(self.target).set(1)
+`,
+			},
+			exporter: "net",
+			args:     []string{"--target=sw1"},
+			want:     []string{`net_up{target="sw1"} 1.0`, `# metricwrap-job: "DynJob_sw1"`},
+		},
+		{
+			name: "plain script: run as python3 FILE, with the environment it was given",
+			files: map[string]string{"exporters/plain.py": `
+import os, sys
+from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
+
+registry = CollectorRegistry()
+g = Gauge('plain_args', 'arguments seen', ['argv', 'name', 'created_off'], registry=registry)
+g.labels(' '.join(sys.argv[1:]), __name__, os.environ.get('PROMETHEUS_DISABLE_CREATED_SERIES', 'unset')).set(len(sys.argv))
+write_to_textfile(os.environ['METRICS_FILE'], registry)
+`},
+			exporter: "plain",
+			args:     []string{"--target=x", "y"},
+			want:     []string{`plain_args{argv="--target=x y",created_off="unset",name="__main__"} 3.0`},
+		},
+		{
 			name: "async gather_metrics",
 			files: map[string]string{"exporters/aio.py": `
 import asyncio
@@ -465,7 +504,7 @@ class DepsExporter(Exporter):
 		},
 		{
 			name:       "module without an Exporter subclass",
-			files:      map[string]string{"exporters/plain.py": "print('hello')\n"},
+			files:      map[string]string{"exporters/plain.py": "class Thing:\n    pass\nprint('hello')\n"},
 			exporter:   "plain",
 			wantCode:   1,
 			wantStderr: []string{"no class inheriting Exporter"},
@@ -486,6 +525,21 @@ class StrictExporter(Exporter):
 			args:       []string{"--bogus"},
 			wantCode:   2,
 			wantStderr: []string{"usage: strict", "--target"},
+		},
+		{
+			name: "sys.exit(255)",
+			files: map[string]string{"exporters/bail.py": `
+import sys
+from exporters.exporter import Exporter
+
+class BailExporter(Exporter):
+    def gather_metrics(self):
+        print('giving up', file=sys.stderr)
+        sys.exit(255)
+`},
+			exporter:   "bail",
+			wantCode:   255,
+			wantStderr: []string{"giving up"},
 		},
 	}
 	for _, tt := range tests {

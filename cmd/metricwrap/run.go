@@ -122,7 +122,7 @@ func (c *runCmd) execute(g *globals) int {
 	b := &batch.Batch{
 		ID:       schedule.RunID(res.Start),
 		Exporter: c.name,
-		Job:      e.Job(),
+		Job:      res.JobOr(e.Job()),
 		Params:   params,
 		Labels:   exporter.ConstLabels(cfg, os.Getenv),
 		Families: res.Families,

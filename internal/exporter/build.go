@@ -286,17 +286,14 @@ func discovered(f Found, cfg *config.Config, o BuildOptions) *Entry {
 		path = f.Path
 	}
 	c := ProcessConfig{Name: f.Name, Kind: KindCommand, Job: f.Name, Spec: runnerSpec(f.Name, ec, g, o)}
-	if cfg.Discovery.OpenParamsFor(f.Class) {
+	if cfg.Discovery.OpenParamsFor(f.Python) {
 		c.Params = OpenParams()
 	}
 	var e Exporter
 	switch {
-	case f.Class:
+	case f.Python:
 		c.Kind, c.Job = KindPython, ""
 		e = newPython(o.Python, c, path, nil)
-	case filepath.Ext(path) == ".py":
-		c.Argv = commandArgv([]string{"python3", path}, o.Python)
-		e = NewProcess(c)
 	case filepath.Ext(path) == ".sh":
 		c.Argv = commandArgv([]string{"/bin/sh", path}, nil)
 		e = NewProcess(c)

@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-
-	"regexp"
 )
 
 // Found is an exporter discovered in the exporters directory.
@@ -16,9 +14,10 @@ type Found struct {
 	Name string
 	// Path is the file to run.
 	Path string
-	// Class is true for a Python module defining an Exporter subclass (the
-	// original layout), run by the bundled Python runner.
-	Class bool
+	// Python is true for a .py file: the python kind, whose runner imports
+	// it and runs its Exporter class, or runs it as a plain script when it
+	// defines no class (discovery reads no source).
+	Python bool
 }
 
 // notExporters are files of the original layout that are support code.
@@ -94,13 +93,13 @@ func findInSubdir(sub, name string) (Found, bool) {
 	return Found{}, false
 }
 
-// rank orders candidates for one name: Python classes, then scripts, then
-// other executables.
+// rank orders candidates for one name: Python files, then shell scripts,
+// then other executables.
 func rank(f Found) int {
 	switch {
-	case f.Class:
+	case f.Python:
 		return 0
-	case strings.HasSuffix(f.Path, ".py"), strings.HasSuffix(f.Path, ".sh"):
+	case strings.HasSuffix(f.Path, ".sh"):
 		return 1
 	default:
 		return 2
@@ -125,11 +124,7 @@ func inspect(path, name, ext string) (Found, bool) {
 	}
 	switch ext {
 	case ".py":
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return Found{}, false
-		}
-		return Found{Name: name, Path: path, Class: exporterClassRE.Match(data)}, true
+		return Found{Name: name, Path: path, Python: true}, true
 	case ".sh":
 		return Found{Name: name, Path: path}, true
 	case "":
@@ -143,6 +138,3 @@ func inspect(path, name, ext string) (Found, bool) {
 	}
 	return Found{}, false
 }
-
-// exporterClassRE matches a class derived from Exporter.
-var exporterClassRE = regexp.MustCompile(`(?m)^class\s+\w+\s*\([^)]*Exporter[^)]*\)\s*:`)

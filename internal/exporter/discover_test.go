@@ -41,10 +41,10 @@ func TestDiscover(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Found{
-		{Name: "cisco", Path: filepath.Join(dir, "cisco/cisco.py"), Class: true},
+		{Name: "cisco", Path: filepath.Join(dir, "cisco/cisco.py"), Python: true},
 		{Name: "disk", Path: filepath.Join(dir, "disk.sh")},
-		{Name: "dummy", Path: filepath.Join(dir, "dummy.py"), Class: true},
-		{Name: "plain", Path: filepath.Join(dir, "plain.py")},
+		{Name: "dummy", Path: filepath.Join(dir, "dummy.py"), Python: true},
+		{Name: "plain", Path: filepath.Join(dir, "plain.py"), Python: true},
 		{Name: "sub", Path: filepath.Join(dir, "sub/sub")},
 		{Name: "tool", Path: filepath.Join(dir, "tool")},
 	}

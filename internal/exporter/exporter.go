@@ -66,6 +66,18 @@ type Result struct {
 	MetricsFilename string
 	Start           time.Time
 	Duration        time.Duration
+	// Job is the push job the run itself named (a Python class's job_name,
+	// set as late as its parse_args); "" means Exporter.Job().
+	Job string
+}
+
+// JobOr is the job to push this run under: r.Job, else def (the exporter's
+// Job()).
+func (r *Result) JobOr(def string) string {
+	if r != nil && r.Job != "" {
+		return r.Job
+	}
+	return def
 }
 
 // Exporter runs on demand. Run must be safe for concurrent use: the server

@@ -147,7 +147,7 @@ func once(ctx context.Context, e *exporter.Entry, params map[string]string, d De
 	}
 	count(o, name, "success")
 	b := &batch.Batch{
-		ID: RunID(res.Start), Exporter: name, Job: e.Job(), Params: params, Labels: o.Labels,
+		ID: RunID(res.Start), Exporter: name, Job: res.JobOr(e.Job()), Params: params, Labels: o.Labels,
 		Families: res.Families, Start: res.Start, Duration: res.Duration, ExitCode: res.ExitCode,
 	}
 	if err := d.Deliver(ctx, b, e.Sinks...); err != nil {

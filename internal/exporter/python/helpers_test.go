@@ -75,6 +75,18 @@ func (f *fixture) write(t testing.TB, name, content string) {
 	}
 }
 
+// writeLib writes a module of the lib package beside exporters/.
+func (f *fixture) writeLib(t testing.TB, name, content string) {
+	t.Helper()
+	p := filepath.Join(f.root, "lib", name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (f *fixture) key() Key { return Key{Python: f.python, Runner: f.runner, ExportersDir: f.dir} }
 
 // spec is the cold command line of exporter name, as the exporter package

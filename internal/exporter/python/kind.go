@@ -1,7 +1,9 @@
 package python
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"sync"
 
@@ -57,8 +59,11 @@ func (k *Kind) New(c exporter.ProcessConfig, file string, warm *bool) exporter.E
 		dir = abs
 	}
 	c.Kind = exporter.KindPython
-	if c.Job == "" {
-		c.Job = sourceJob(file)
+	// A job: configured wins; otherwise each run reports the instance's
+	// job_name, and the exporter's name stands in before any run.
+	jobFromRun := c.Job == ""
+	if jobFromRun {
+		c.Job = c.Name
 	}
 	c.Argv = func(debug bool) (string, []string, error) {
 		if splitErr != nil {
@@ -74,7 +79,7 @@ func (k *Kind) New(c exporter.ProcessConfig, file string, warm *bool) exporter.E
 		}
 		return interp, RunnerArgs(script, dir, name, debug), nil
 	}
-	e := &classExporter{Process: exporter.NewProcess(c), dir: dir}
+	e := &classExporter{Process: exporter.NewProcess(c), dir: dir, jobFromRun: jobFromRun}
 	if k.pool != nil && splitErr == nil && (warm == nil || *warm) {
 		k.pool.Add(dir, name)
 		e.pool = k.pool
@@ -82,21 +87,55 @@ func (k *Kind) New(c exporter.ProcessConfig, file string, warm *bool) exporter.E
 	return e
 }
 
-// classExporter is a Python class exporter; with a pool its runs are
-// forked from a warm worker when one is ready.
+// classExporter is a Python exporter; with a pool its runs are forked from
+// a warm worker when one is ready.
 type classExporter struct {
 	*exporter.Process
-	dir  string // absolute, as the runner is given it
-	pool *Pool  // nil: cold
+	dir        string // absolute, as the runner is given it
+	pool       *Pool  // nil: cold
+	jobFromRun bool   // no job configured: the run's job_name is the job
 }
 
 func (e *classExporter) Run(ctx context.Context, req *exporter.Request) (*exporter.Result, error) {
-	if e.pool == nil {
-		return e.Process.Run(ctx, req)
+	run := runner.Run
+	if e.pool != nil {
+		run = func(ctx context.Context, s runner.Spec) (*runner.Result, error) {
+			return e.pool.Run(ctx, e.dir, s)
+		}
 	}
-	return e.RunWith(ctx, req, func(ctx context.Context, s runner.Spec) (*runner.Result, error) {
-		return e.pool.Run(ctx, e.dir, s)
+	var job string
+	res, err := e.RunWith(ctx, req, func(ctx context.Context, s runner.Spec) (*runner.Result, error) {
+		rr, err := run(ctx, s)
+		if rr != nil {
+			rr.Metrics, job = cutJobLine(rr.Metrics)
+		}
+		return rr, err
 	})
+	if res != nil && e.jobFromRun {
+		res.Job = job
+	}
+	return res, err
+}
+
+// jobLinePrefix starts the runner's last line of METRICS_FILE, which names
+// the instance's job_name as a JSON string.
+var jobLinePrefix = []byte("# metricwrap-job: ")
+
+// cutJobLine returns metrics without the runner's job line, and the job it
+// names ("" when there is none: a plain script, a failed run).
+func cutJobLine(metrics []byte) ([]byte, string) {
+	body := bytes.TrimSuffix(metrics, []byte("\n"))
+	i := bytes.LastIndexByte(body, '\n') + 1
+	line := body[i:]
+	rest, ok := bytes.CutPrefix(line, jobLinePrefix)
+	if !ok {
+		return metrics, ""
+	}
+	var job string
+	if json.Unmarshal(rest, &job) != nil {
+		return metrics, ""
+	}
+	return metrics[:i], job
 }
 
 var _ exporter.PythonKind = (*Kind)(nil)

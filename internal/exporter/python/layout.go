@@ -3,15 +3,9 @@ package python
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 )
-
-// DefaultJobName is the base class's job_name, used when an exporter does
-// not set its own.
-const DefaultJobName = "exporter"
 
 // RunnerArgs is the runner's command line (after the interpreter) for
 // exporter name in exportersDir. It ends with "--", so the caller appends
@@ -39,25 +33,6 @@ func Split(modulePath string) (exportersDir, name string, err error) {
 		return filepath.Dir(parent), name, nil
 	}
 	return parent, name, nil
-}
-
-var jobNameRE = regexp.MustCompile(`(?m)^[ \t]+job_name\s*=\s*(?:'([^'\n]*)'|"([^"\n]*)")`)
-
-// sourceJob returns the job_name class attribute set in the source of
-// file, or DefaultJobName.
-func sourceJob(file string) string {
-	src, err := os.ReadFile(file)
-	if err != nil {
-		return DefaultJobName
-	}
-	m := jobNameRE.FindSubmatch(src)
-	if m == nil {
-		return DefaultJobName
-	}
-	if m[1] != nil {
-		return string(m[1])
-	}
-	return string(m[2])
 }
 
 // ErrNoInterpreter is returned (wrapped, with the interpreters tried and

@@ -44,3 +44,23 @@ func TestRunnerArgs(t *testing.T) {
 		}
 	}
 }
+
+func TestCutJobLine(t *testing.T) {
+	tests := []struct {
+		in, metrics, job string
+	}{
+		{"a 1\n# metricwrap-job: \"DynJob_x\"\n", "a 1\n", "DynJob_x"},
+		{"# metricwrap-job: \"only\"\n", "", "only"},
+		{"a 1\n", "a 1\n", ""},
+		{"", "", ""},
+		{"# metricwrap-job: \"first\"\na 1\n", "# metricwrap-job: \"first\"\na 1\n", ""},
+		{"a 1\n# metricwrap-job: not json\n", "a 1\n# metricwrap-job: not json\n", ""},
+		{"a 1\n# metricwrap-job: \"q\\\"uote\"", "a 1\n", "q\"uote"},
+	}
+	for _, tt := range tests {
+		metrics, job := cutJobLine([]byte(tt.in))
+		if string(metrics) != tt.metrics || job != tt.job {
+			t.Errorf("cutJobLine(%q) = %q, %q; want %q, %q", tt.in, metrics, job, tt.metrics, tt.job)
+		}
+	}
+}

@@ -100,6 +100,27 @@ class Killed(Exporter):
     def gather_metrics(self):
         os.kill(os.getpid(), signal.SIGKILL)
 `,
+	"net.py": `from lib import netbase
+
+class Net(netbase.NetBase):
+    def gather_metrics(self):
+        self.metrics.Gauge('net_up', 'Up.', ['target']).labels(self.target).set(1)
+`,
+	"plain.py": `import os, sys
+from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
+
+r = CollectorRegistry()
+Gauge('plain_argv', 'Arguments.', ['argv', 'name'], registry=r).labels(' '.join(sys.argv[1:]), __name__).set(1)
+write_to_textfile(os.environ['METRICS_FILE'], r)
+print("plain to stdout")
+`,
+	"exit255.py": `from exporters.exporter import Exporter
+import sys
+
+class Exit(Exporter):
+    def gather_metrics(self):
+        sys.exit(255)
+`,
 	"grandchild.py": `from exporters.exporter import Exporter
 import subprocess
 
@@ -115,7 +136,15 @@ class GC(Exporter):
 // metrics (values aside), stdout, and stderr's last line.
 func TestWarmMatchesCold(t *testing.T) {
 	f := newFixture(t, testExporters)
-	names := []string{"ok", "async_ok", "boom", "importfail", "exit3", "exitmsg", "args", "slow", "big", "killed", "grandchild"}
+	f.writeLib(t, "netbase.py", `from exporters import exporter
+
+class NetBase(exporter.Exporter):
+    job_name = 'net'
+    def parse_args(self, *args):
+        self.target = args[0].split('=', 1)[1]
+        self.job_name = 'DynJob_' + self.target
+`)
+	names := []string{"ok", "async_ok", "boom", "importfail", "exit3", "exitmsg", "args", "slow", "big", "killed", "grandchild", "net", "plain", "exit255"}
 	pool := warmPool(t, f, names...)
 
 	cases := []struct {
@@ -123,6 +152,7 @@ func TestWarmMatchesCold(t *testing.T) {
 		spec    runner.Spec
 		wantErr error
 		code    int
+		job     string // the job line's, when the run succeeds
 	}{
 		{name: "success", spec: withEnv(f.spec("ok"), "FOO", "bar")},
 		{name: "async", spec: f.spec("async_ok")},
@@ -138,6 +168,9 @@ func TestWarmMatchesCold(t *testing.T) {
 		{name: "output too large", spec: withMax(f.spec("big"), 1000), wantErr: runner.ErrOutputTooLarge, code: anyCode},
 		{name: "killed by a signal", spec: f.spec("killed"), wantErr: runner.ErrExit, code: -1},
 		{name: "grandchild left behind", spec: f.spec("grandchild")},
+		{name: "base class in lib, job_name from parse_args", spec: f.spec("net", "--target=sw1"), job: "DynJob_sw1"},
+		{name: "plain script", spec: f.spec("plain", "a", "b")},
+		{name: "sys.exit(255)", spec: f.spec("exit255"), wantErr: runner.ErrExit, code: 255},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -168,6 +201,16 @@ func TestWarmMatchesCold(t *testing.T) {
 			}
 			if c, w := normalize(cold.Metrics), normalize(warm.Metrics); c != w {
 				t.Errorf("metrics differ:\ncold:\n%s\nwarm:\n%s", c, w)
+			}
+			if tc.wantErr == nil {
+				_, job := cutJobLine(warm.Metrics)
+				want := tc.job
+				if want == "" && tc.name != "plain script" {
+					want = "exporter" // the base class's
+				}
+				if job != want {
+					t.Errorf("job line names %q, want %q\n%s", job, want, warm.Metrics)
+				}
 			}
 			if c, w := string(cold.Stdout), string(warm.Stdout); c != w {
 				t.Errorf("stdout differs: cold %q, warm %q", c, w)
