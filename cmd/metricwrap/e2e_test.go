@@ -120,8 +120,22 @@ type result struct {
 // for it.
 func runMW(t *testing.T, env []string, args ...string) result {
 	t.Helper()
+	var stdin *os.File
+	if isCompat(args) {
+		// The compatibility form prints only to a person at a terminal.
+		stdin = terminal(t)
+	}
+	return runMWStdin(t, env, stdin, args...)
+}
+
+// runMWStdin is runMW with stdin given (nil: /dev/null).
+func runMWStdin(t *testing.T, env []string, stdin *os.File, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(binary(t), args...)
 	cmd.Env = env
+	if stdin != nil {
+		cmd.Stdin = stdin
+	}
 	cmd.Dir = t.TempDir()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -94,16 +95,32 @@ func (c *runCmd) execute(g *globals) int {
 		defer d.Close()
 	}
 
-	timeout := c.timeout
-	if timeout <= 0 {
-		timeout = e.Timeout
+	req := &exporter.Request{Params: params, Args: c.args, Timeout: c.timeout, Debug: c.debug}
+	if req.Timeout <= 0 {
+		// The compatibility form, as the original, has no time limit
+		// unless --timeout gives one; run has the exporter's.
+		req.Timeout, req.NoTimeout = e.Timeout, c.compat
 	}
-	res, runErr := e.Run(ctx, &exporter.Request{Params: params, Args: c.args, Timeout: timeout, Debug: c.debug})
+	// The exporter's own output reaches the terminal, as it did when the
+	// original ran exporters in its own process; run keeps stdout for the
+	// metrics and shows it on stderr.
+	req.Stdout, req.Stderr = g.stderr, g.stderr
+	if c.compat {
+		req.Stdout = g.stdout
+	}
+	res, runErr := e.Run(ctx, req)
 	if runErr != nil {
-		if res != nil && len(res.Stderr) > 0 && c.debug {
-			_, _ = g.stderr.Write(res.Stderr)
+		if c.compat && errors.Is(runErr, exporter.ErrFailed) && res != nil && res.ExitCode > 0 {
+			// As the original: the exporter's code (2 for an argparse
+			// error, its sys.exit's), and its own words on stderr only.
+			return res.ExitCode
 		}
 		return fail(g, exitFailed, "exporter %s: %v", c.name, runErr)
+	}
+	if c.compat && len(res.Families) == 0 {
+		// Nothing gathered (its argparse answered -h, say): nothing to print,
+		// and no push that would empty the job's group.
+		return exitOK
 	}
 	text := exposition.Text(res.Families)
 	if !c.noPrint {

@@ -8,6 +8,7 @@ package exporter
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -47,6 +48,12 @@ type Request struct {
 	Args []string
 	// Timeout bounds the run; zero means the exporter's own timeout.
 	Timeout time.Duration
+	// NoTimeout lifts every bound but ctx's: the compatibility form, as the
+	// original tool, runs an exporter as long as it takes.
+	NoTimeout bool
+	// Stdout and Stderr, when set, get a process's own output as it comes
+	// (the command line passes it through).
+	Stdout, Stderr io.Writer
 	// Debug asks the exporter for debug output (the original tool's --debug,
 	// passed to Python exporters' constructor).
 	Debug bool

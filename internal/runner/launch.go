@@ -102,10 +102,15 @@ func RunLaunched(ctx context.Context, s Spec, launch Launcher) (*Result, error) 
 		abort(ErrOutputTooLarge)
 	}
 	var stdoutMetrics *capBuffer
-	var stdoutW io.Writer = stdoutTail
+	var stdoutW, stderrW io.Writer = stdoutTail, stderrTail
 	if s.Output == OutputStdout {
 		stdoutMetrics = newCapBuffer(s.MaxOutputBytes, overflow)
 		stdoutW = io.MultiWriter(stdoutMetrics, stdoutTail)
+	} else if s.Stdout != nil {
+		stdoutW = io.MultiWriter(stdoutTail, s.Stdout)
+	}
+	if s.Stderr != nil {
+		stderrW = io.MultiWriter(stderrTail, s.Stderr)
 	}
 	outR, outW, err := pipe()
 	if err != nil {
@@ -141,7 +146,7 @@ func RunLaunched(ctx context.Context, s Spec, launch Launcher) (*Result, error) 
 		}
 	}
 	go copier(stdoutW, outR)
-	go copier(stderrTail, errR)
+	go copier(stderrW, errR)
 
 	term := startTerminator(runCtx, child, s.KillGrace)
 	var watch *sizeWatch

@@ -19,6 +19,7 @@ package runner
 
 import (
 	"context"
+	"io"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -116,6 +117,10 @@ type Spec struct {
 	// $TMPDIR when set, else a tmpfs when there is one (see
 	// defaultTempDir), else os.TempDir().
 	TempDir string
+	// Stdout and Stderr, when set, also get the child's stdout (unless it
+	// carries the metrics) and stderr as they come, uncapped: the command
+	// line passes an exporter's own output through.
+	Stdout, Stderr io.Writer
 }
 
 // Result is what a run produced. Run returns it even with an error, so

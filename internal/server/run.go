@@ -32,6 +32,10 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 	set := s.set.Load()
 	e, ok := set.Get(name)
 	if !ok {
+		if s.opts.EnableDebug && isTrue(r.URL.Query().Get("debug")) {
+			s.writeDebugNotFound(w)
+			return
+		}
 		http.Error(w, "unknown exporter", http.StatusNotFound)
 		return
 	}
@@ -188,7 +192,9 @@ func (s *Server) runOnce(ctx context.Context, e *exporter.Entry, params map[stri
 	s.metrics.inFlight.Inc()
 	defer s.metrics.inFlight.Dec()
 	start := time.Now()
-	res, err := e.Run(ctx, &exporter.Request{Params: params, Timeout: timeout, Debug: debug})
+	// As the original tool, the debug view shows the run a scrape gets:
+	// the exporter is not told (Request.Debug is the CLI's --debug).
+	res, err := e.Run(ctx, &exporter.Request{Params: params, Timeout: timeout})
 	d := time.Since(start)
 	oc := outcomeLabel(err)
 	s.metrics.runs.WithLabelValues(name, oc).Inc()
@@ -360,6 +366,18 @@ type debugBody struct {
 	Metrics         string  `json:"metrics"`
 	DurationSeconds float64 `json:"duration_seconds"`
 	Error           *string `json:"error"`
+}
+
+// writeDebugNotFound is the original tool's debug answer for an unknown
+// exporter: its CLI's exit code and message.
+func (s *Server) writeDebugNotFound(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusNotFound)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(debugBody{ReturnCode: 255, Stdout: "Exporter not found.\n"}); err != nil {
+		s.log.Debug("writing debug response failed", "err", err)
+	}
 }
 
 func (s *Server) writeDebug(w http.ResponseWriter, o outcome) {

@@ -136,10 +136,12 @@ func (s *Server) Exporters() *exporter.Set { return s.set.Load() }
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.handleStatus)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{
+	self := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelError),
 		EnableOpenMetrics: true,
-	}))
+	})
+	mux.Handle("GET /metrics", self)
+	mux.Handle("GET /metrics/{$}", self) // the original tool answered both
 	mux.HandleFunc("GET /metrics/{name}", s.handleRun)
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
