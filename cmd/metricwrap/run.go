@@ -115,12 +115,14 @@ func (c *runCmd) execute(g *globals) int {
 			// error, its sys.exit's), and its own words on stderr only.
 			return res.ExitCode
 		}
+		if c.compat && e.Kind() == exporter.KindPython && errors.Is(runErr, exporter.ErrNoMetrics) && res != nil && res.ExitCode == 0 {
+			// A class that gathered nothing and exited 0 (its argparse
+			// answered -h, say): as the original, exit 0; nothing printed,
+			// and no push that would empty the job's group.
+			g.logger.Debug("the exporter wrote no metrics; nothing printed or pushed", "exporter", c.name)
+			return exitOK
+		}
 		return fail(g, exitFailed, "exporter %s: %v", c.name, runErr)
-	}
-	if c.compat && len(res.Families) == 0 {
-		// Nothing gathered (its argparse answered -h, say): nothing to print,
-		// and no push that would empty the job's group.
-		return exitOK
 	}
 	text := exposition.Text(res.Families)
 	if !c.noPrint {
