@@ -23,6 +23,7 @@ import (
 	"github.com/metricwrap/metricwrap/internal/exporter/python"
 	"github.com/metricwrap/metricwrap/internal/schedule"
 	"github.com/metricwrap/metricwrap/internal/server"
+	"github.com/metricwrap/metricwrap/internal/sink/remotewrite"
 )
 
 // defaultListen is where serve listens without --web.listen-address or PORT.
@@ -69,6 +70,11 @@ type daemon struct {
 	srv       *server.Server
 	mu        sync.Mutex
 	cur       *generation
+	// scrapes and listen make scheduled runs to remote write look like
+	// scrapes (schedule.Targets); scrapes outlives generations, so a reload
+	// can end the series of what it removed.
+	scrapes *remotewrite.Scrapes
+	listen  string
 }
 
 // generation is the exporters of one config load with their warm Python
@@ -97,7 +103,8 @@ func (c *serveCmd) execute(g *globals) int {
 		}
 	}
 	reg := prometheus.NewRegistry()
-	d := &daemon{g: g, reg: reg, runs: schedule.NewRunsCounter(), poolStats: python.NewMetrics()}
+	d := &daemon{g: g, reg: reg, runs: schedule.NewRunsCounter(), poolStats: python.NewMetrics(),
+		scrapes: remotewrite.NewScrapes(), listen: c.listen[0]}
 	reg.MustRegister(d.runs, d.poolStats)
 	// The server comes first: scheduled runs go through it (its run limit,
 	// in-flight gauge and history), and the first generation schedules.
@@ -215,6 +222,7 @@ func (d *daemon) next() (*config.Config, *exporter.Set, error) {
 	deliv := d.openDelivery(prepared)
 	sched, err := schedule.Start(set, deliv, schedule.Options{
 		Labels: exporter.ConstLabels(cfg, os.Getenv), Logger: d.g.logger, Runs: d.runs, Run: d.srv.RunEntry,
+		Target: schedule.Targets(cfg, d.listen), Scrapes: d.scrapes,
 	})
 	if err != nil { // schedule.Check passed above; this cannot happen
 		deliv.Close()

@@ -61,6 +61,14 @@ type ExporterConfig struct {
 	Schedule       model.Duration    `yaml:"schedule,omitempty"`
 	ScheduleParams map[string]string `yaml:"schedule_params,omitempty"`
 	Sinks          []string          `yaml:"sinks,omitempty"`
+	// Instance is the instance label of scheduled runs sent to remote
+	// write; empty means the default (schedule_params.target, a scrape's
+	// host:port, else this host's name and serve's port).
+	Instance string `yaml:"instance,omitempty"`
+	// HonorLabels keeps the exporter's own job and instance labels on
+	// scheduled runs sent to remote write, as Prometheus's honor_labels;
+	// without it they become exported_job and exported_instance.
+	HonorLabels bool `yaml:"honor_labels,omitempty"`
 
 	// Warm, for Python class exporters under serve: nil or true runs them
 	// from a warm worker (imported once, each run forked from it); false

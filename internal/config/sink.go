@@ -29,7 +29,8 @@ type SinkConfig struct {
 	// URL is the Pushgateway, the Dynatrace ingest endpoint (optional: else
 	// $DT_TENANT/api/v2/metrics/ingest) or the remote write endpoint.
 	URL string `yaml:"url,omitempty"`
-	// Job (pushgateway) overrides the exporter's or job's push job name.
+	// Job (pushgateway) overrides the exporter's or job's push job name;
+	// (remote_write) the job label of scheduled runs.
 	Job      string            `yaml:"job,omitempty"`
 	Grouping map[string]string `yaml:"grouping,omitempty"`
 	// Method (pushgateway) is "put" or "post"; empty means the caller's
@@ -61,6 +62,9 @@ type SinkConfig struct {
 	BearerToken     config.Secret `yaml:"bearer_token,omitempty"`
 	BearerTokenFile string        `yaml:"bearer_token_file,omitempty"`
 	BatchSize       int           `yaml:"batch_size,omitempty"`
+	// HonorLabels (remote_write) keeps exporters' own job and instance
+	// labels on scheduled runs, for every exporter sent to this sink.
+	HonorLabels bool `yaml:"honor_labels,omitempty"`
 
 	// All types.
 	Timeout model.Duration `yaml:"timeout,omitempty"`
@@ -88,7 +92,7 @@ var sinkKeys = map[string][]string{
 	SinkDynatrace:   {"url", "token_env", "token_file", "prefix", "default_dimensions", "metadata", "tls_config"},
 	SinkS3: {"endpoint", "bucket", "prefix", "region", "access_key_id", "secret_access_key",
 		"secret_access_key_file", "insecure"},
-	SinkRemoteWrite: {"url", "basic_auth", "bearer_token", "bearer_token_file", "tls_config", "batch_size"},
+	SinkRemoteWrite: {"url", "basic_auth", "bearer_token", "bearer_token_file", "tls_config", "batch_size", "job", "honor_labels"},
 }
 
 // UnmarshalYAML decodes and validates one sink on its own.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/exporter"
+	"github.com/metricwrap/metricwrap/internal/sink/remotewrite"
 )
 
 // Deliverer takes a run's batch to the named sinks.
@@ -35,6 +36,15 @@ type Options struct {
 	// Run runs an entry; nil means Entry.Run. serve passes the server's, so
 	// scheduled runs share its run limit, in-flight gauge and history.
 	Run func(ctx context.Context, e *exporter.Entry, params map[string]string) (*exporter.Result, error)
+	// Target says which of an exporter's sinks take its runs as a
+	// Prometheus scrape (remote write) and with which target labels; nil,
+	// or false for a sink, delivers plain batches. Such a sink gets every
+	// run, a failed one too (up 0), through Scrapes.
+	Target func(e *exporter.Entry, params map[string]string, sink string) (remotewrite.Target, bool)
+	// Scrapes remembers the series each scrape-like sink was last sent, for
+	// staleness markers; serve keeps one across reloads. Nil makes one per
+	// Scheduler.
+	Scrapes *remotewrite.Scrapes
 }
 
 // Scheduler runs the scheduled exporters of one exporter set until Stop.
@@ -94,8 +104,18 @@ func Start(set *exporter.Set, d Deliverer, o Options) (*Scheduler, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Scrapes == nil {
+		o.Scrapes = remotewrite.NewScrapes()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Scheduler{cancel: cancel}
+	if o.Target != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			retire(ctx, jobs, d, o)
+		}()
+	}
 	for _, j := range jobs {
 		s.wg.Add(1)
 		go func() {
@@ -130,6 +150,7 @@ func loop(ctx context.Context, e *exporter.Entry, params map[string]string, d De
 
 func once(ctx context.Context, e *exporter.Entry, params map[string]string, d Deliverer, o Options) {
 	name := e.Name()
+	start := time.Now()
 	var res *exporter.Result
 	var err error
 	if o.Run != nil {
@@ -140,18 +161,76 @@ func once(ctx context.Context, e *exporter.Entry, params map[string]string, d De
 	if ctx.Err() != nil {
 		return
 	}
+	if res == nil {
+		res = &exporter.Result{}
+	}
+	if res.Start.IsZero() {
+		res.Start, res.Duration = start, time.Since(start)
+	}
 	if err != nil {
 		o.Logger.Warn("scheduled run failed", "exporter", name, "err", err)
 		count(o, name, "failure")
+	} else {
+		count(o, name, "success")
+	}
+	var plain []string
+	for _, sinkName := range e.Sinks {
+		t, ok := target(o, e, params, sinkName)
+		if !ok {
+			plain = append(plain, sinkName)
+			continue
+		}
+		fams := o.Scrapes.Families(sinkName, remotewrite.Source(name, params), t,
+			remotewrite.Run{Families: res.Families, Failed: err != nil, Duration: res.Duration})
+		b := &batch.Batch{
+			ID: RunID(res.Start), Exporter: name, Job: e.Job(), Params: params, Labels: o.Labels,
+			Families: fams, Start: res.Start, Duration: res.Duration, ExitCode: res.ExitCode,
+		}
+		if err != nil {
+			b.Error = err.Error()
+		}
+		if derr := d.Deliver(ctx, b, sinkName); derr != nil {
+			o.Logger.Warn("scheduled run not delivered", "exporter", name, "sink", sinkName, "err", derr)
+		}
+	}
+	if err != nil || len(plain) == 0 {
 		return
 	}
-	count(o, name, "success")
 	b := &batch.Batch{
 		ID: RunID(res.Start), Exporter: name, Job: res.JobOr(e.Job()), Params: params, Labels: o.Labels,
 		Families: res.Families, Start: res.Start, Duration: res.Duration, ExitCode: res.ExitCode,
 	}
-	if err := d.Deliver(ctx, b, e.Sinks...); err != nil {
+	if err := d.Deliver(ctx, b, plain...); err != nil {
 		o.Logger.Warn("scheduled run not delivered", "exporter", name, "err", err)
+	}
+}
+
+func target(o Options, e *exporter.Entry, params map[string]string, sinkName string) (remotewrite.Target, bool) {
+	if o.Target == nil {
+		return remotewrite.Target{}, false
+	}
+	return o.Target(e, params, sinkName)
+}
+
+// retire ends the series of the sources a previous Scheduler sent to a
+// scrape-like sink and this one no longer does (an exporter, a sink or
+// schedule_params removed by a reload), with staleness markers sent to
+// that sink now, if it is still configured.
+func retire(ctx context.Context, jobs []job, d Deliverer, o Options) {
+	keep := map[[2]string]bool{}
+	for _, j := range jobs {
+		for _, sinkName := range j.e.Sinks {
+			if _, ok := target(o, j.e, j.params, sinkName); ok {
+				keep[[2]string{sinkName, remotewrite.Source(j.e.Name(), j.params)}] = true
+			}
+		}
+	}
+	now := time.Now()
+	for dest, fams := range o.Scrapes.Retire(func(dest, source string) bool { return keep[[2]string{dest, source}] }) {
+		b := &batch.Batch{ID: RunID(now), Exporter: "retired", Families: fams, Start: now}
+		if err := d.Deliver(ctx, b, dest); err != nil {
+			o.Logger.Warn("staleness markers for retired scheduled runs not delivered", "sink", dest, "err", err)
+		}
 	}
 }
 
