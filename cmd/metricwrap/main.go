@@ -13,11 +13,21 @@ import (
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
+
+	"github.com/metricwrap/metricwrap/internal/runner"
 )
 
 const appName = "metricwrap"
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	// Before any run: every process a run starts is reaped and, when its
+	// run has ended, killed, even one that left the run's group (setsid),
+	// also when metricwrap is a container's PID 1.
+	stop := runner.Supervise(promslog.New(&promslog.Config{Writer: os.Stderr}))
+	code := run(os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
 
 func init() {
 	// `make build` stamps the version; `go run` and `go test` builds say

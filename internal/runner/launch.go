@@ -126,11 +126,15 @@ func RunLaunched(ctx context.Context, s Spec, launch Launcher) (*Result, error) 
 	if workDir == "" {
 		workDir = dir
 	}
+	// Known before the child starts, so an orphan it makes at once is
+	// never taken for one of a finished run.
+	run := beginRun(metricsFile)
 	res.Start = time.Now()
 	child, err := launch(Launch{Args: args, Env: env, Dir: workDir, Stdout: outW, Stderr: errW})
 	outW.Close()
 	errW.Close()
 	if err != nil {
+		endRun(run)
 		outR.Close()
 		errR.Close()
 		return res, fmt.Errorf("%w: %w", ErrStart, err)
@@ -158,6 +162,9 @@ func RunLaunched(ctx context.Context, s Spec, launch Launcher) (*Result, error) 
 	if watch != nil {
 		watch.stop()
 	}
+	// Orphans of the run that left its group (setsid) die now, before the
+	// pipes they may hold are waited for.
+	endRun(run)
 	res.Duration = time.Since(res.Start)
 
 	// As cmd.WaitDelay does: the group is dead, so only a process that left

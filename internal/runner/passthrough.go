@@ -76,7 +76,9 @@ func (p *Passthrough) Run() PassthroughResult {
 	// group is dead; bound that.
 	cmd.WaitDelay = time.Second
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
+	run := beginRun(envValue(p.Env, "METRICS_FILE"))
+	if err := startChild(cmd); err != nil {
+		endRun(run)
 		code, err := passthroughStartError(p.Argv[0], err)
 		return PassthroughResult{ExitCode: code, Err: err, Start: start}
 	}
@@ -94,7 +96,9 @@ func (p *Passthrough) Run() PassthroughResult {
 			exited <- end{unreaped: true}
 			return
 		}
-		exited <- end{waitErr: cmd.Wait()}
+		err := cmd.Wait()
+		reapedChild(pid)
+		exited <- end{waitErr: err}
 	}()
 
 	var (
@@ -140,7 +144,9 @@ func (p *Passthrough) Run() PassthroughResult {
 		// reused: whatever is left in it belongs to this job.
 		killGroup(pid, syscall.SIGKILL)
 		waitErr = cmd.Wait()
+		reapedChild(pid)
 	}
+	endRun(run)
 	o := PassthroughResult{Start: start, Duration: time.Since(start)}
 	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	switch {

@@ -13,7 +13,9 @@
 // process still in its process group has been sent SIGKILL (so a
 // grandchild left running by an exporter that exited cleanly is killed too),
 // and the private directory is removed. A grandchild that leaves the group
-// on purpose (setsid) is beyond reach; a bounded wait for the pipes makes
+// on purpose (setsid) is killed too when main called Supervise (Linux: as
+// PID 1, or as a child subreaper, orphans are re-parented to metricwrap);
+// without it, it is beyond reach, and a bounded wait for the pipes makes
 // sure it cannot hang Run by holding stdout or stderr open.
 package runner
 
@@ -197,7 +199,7 @@ func execLauncher(prog string) Launcher {
 			Stderr:      l.Stderr,
 			SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 		}
-		if err := cmd.Start(); err != nil {
+		if err := startChild(cmd); err != nil {
 			return nil, err
 		}
 		return &execChild{cmd: cmd}, nil
@@ -237,6 +239,7 @@ func (c *execChild) Wait() (Exit, error) {
 		// child that hangs); the group is killed right after, with a tiny
 		// window in which its id could be reused.
 		_ = c.cmd.Wait()
+		reapedChild(pid)
 		c.mu.Lock()
 		c.reaped = true
 		c.mu.Unlock()
@@ -256,5 +259,6 @@ func (c *execChild) Wait() (Exit, error) {
 // says the exit was not 0, and the process state says how.
 func (c *execChild) reap() {
 	_ = c.cmd.Wait()
+	reapedChild(c.cmd.Process.Pid)
 	c.reaped = true
 }

@@ -55,7 +55,7 @@ func StartService(s ServiceSpec) (*Service, error) {
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 		WaitDelay:   time.Second,
 	}
-	if err := cmd.Start(); err != nil {
+	if err := startChild(cmd); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrStart, err)
 	}
 	sv := &Service{cmd: cmd, exited: make(chan struct{})}
@@ -71,6 +71,7 @@ func (sv *Service) wait() {
 		killGroup(pid, syscall.SIGKILL)
 	}
 	err := sv.cmd.Wait()
+	reapedChild(pid)
 	sv.mu.Lock()
 	sv.reaped, sv.err = true, err
 	sv.mu.Unlock()

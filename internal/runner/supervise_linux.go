@@ -1,0 +1,284 @@
+package runner
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// prSetChildSubreaper is PR_SET_CHILD_SUBREAPER of prctl(2).
+const prSetChildSubreaper = 36
+
+// superviseInterval is how often the supervisor looks for orphans besides
+// when a child exits (SIGCHLD) and when a run ends; signals coalesce.
+const superviseInterval = 5 * time.Second
+
+// sup is the running supervisor, nil unless Supervise was called.
+var sup atomic.Pointer[supervisor]
+
+// Supervise makes metricwrap answer for every process its runs start, also
+// those that leave the run's process group on purpose (setsid) or outlive
+// their parent. As PID 1 (a container's entrypoint) orphans are
+// re-parented to it by the kernel; otherwise it becomes a child subreaper
+// (prctl PR_SET_CHILD_SUBREAPER), so orphans of its runs are re-parented to
+// it rather than to init. Then, on every SIGCHLD, at the end of every run
+// and every few seconds, it reaps re-parented zombies, and kills a live
+// orphan once the run it came from has ended: the run is known by the
+// METRICS_FILE in the orphan's environment, else it is any run in progress
+// when the orphan was first seen. An orphan that appears while no run is
+// in progress (a `docker exec` session's, say) is only reaped.
+//
+// Call it once, from main, before any run: it relies on every child of
+// this process being started by this package (they are registered, so
+// their exit status is left to their own Wait). It returns a function that
+// stops supervising.
+func Supervise(log *slog.Logger) (stop func()) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	pid1 := os.Getpid() == 1
+	if !pid1 {
+		if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
+			log.Warn("cannot become a child subreaper; a process that leaves its run's group may outlive the run", "err", errno)
+			return func() {}
+		}
+	}
+	s := &supervisor{log: log, runs: map[uint64]string{}, orphans: map[int]*orphan{}, done: make(chan struct{})}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGCHLD)
+	sup.Store(s)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(superviseInterval)
+		defer t.Stop()
+		for {
+			s.scan()
+			select {
+			case <-s.done:
+				return
+			case <-sigs:
+			case <-t.C:
+			}
+		}
+	})
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			signal.Stop(sigs)
+			close(s.done)
+			wg.Wait()
+			sup.Store(nil)
+			if !pid1 {
+				_, _, _ = syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 0, 0)
+			}
+		})
+	}
+}
+
+// SupervisorCounts says how many orphans the supervisor has reaped and
+// killed so far (zero without Supervise).
+func SupervisorCounts() (reaped, killed uint64) {
+	if s := sup.Load(); s != nil {
+		return s.reaped.Load(), s.killed.Load()
+	}
+	return 0, 0
+}
+
+// supervisor tracks the runs in progress and the orphans re-parented to us.
+type supervisor struct {
+	log  *slog.Logger
+	done chan struct{}
+
+	mu      sync.Mutex
+	nextRun uint64
+	runs    map[uint64]string // run id -> METRICS_FILE of runs in progress
+	orphans map[int]*orphan   // live orphans seen, by pid (ours until reaped, so never reused)
+
+	reaped, killed atomic.Uint64
+}
+
+// orphan is what the supervisor decided about a re-parented process when
+// it first saw it.
+type orphan struct {
+	runs    []uint64 // the runs it may belong to; it dies once none is in progress
+	foreign bool     // appeared while no run was in progress: never killed
+}
+
+// beginRun records a run in progress whose children see METRICS_FILE =
+// marker; it returns the id to pass to endRun (0 when not supervising).
+func beginRun(marker string) uint64 {
+	s := sup.Load()
+	if s == nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextRun++
+	s.runs[s.nextRun] = marker
+	return s.nextRun
+}
+
+// endRun ends run id and at once kills the orphans it left that are
+// already ours; those re-parented later follow on the next SIGCHLD.
+func endRun(id uint64) {
+	s := sup.Load()
+	if s == nil || id == 0 {
+		return
+	}
+	s.mu.Lock()
+	delete(s.runs, id)
+	s.mu.Unlock()
+	s.scan()
+}
+
+// scan reaps zombie orphans and kills live orphans of ended runs. It holds
+// children.startMu for writing, so every child being started is already
+// registered and is never mistaken for an orphan.
+func (s *supervisor) scan() {
+	children.startMu.Lock()
+	defer children.startMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := map[int]bool{}
+	for _, pid := range ourChildren() {
+		if isRegistered(pid) {
+			continue
+		}
+		state, ok := procState(pid)
+		if !ok {
+			continue
+		}
+		if state == 'Z' {
+			var ws syscall.WaitStatus
+			if got, _ := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil); got == pid {
+				s.reaped.Add(1)
+			}
+			continue
+		}
+		seen[pid] = true
+		o := s.orphans[pid]
+		if o == nil {
+			o = s.attribute(pid)
+			s.orphans[pid] = o
+		}
+		if o.foreign || s.inProgress(o.runs) {
+			continue
+		}
+		// Still our child, unreaped: the pid cannot have been reused.
+		if syscall.Kill(pid, syscall.SIGKILL) == nil {
+			s.killed.Add(1)
+			s.log.Debug("killed a process a finished run left behind", "pid", pid)
+		}
+	}
+	for pid := range s.orphans {
+		if !seen[pid] {
+			delete(s.orphans, pid)
+		}
+	}
+}
+
+// attribute finds the runs an orphan may belong to, under s.mu.
+func (s *supervisor) attribute(pid int) *orphan {
+	if marker := environValue(pid, "METRICS_FILE"); marker != "" {
+		for id, m := range s.runs {
+			if m == marker {
+				return &orphan{runs: []uint64{id}}
+			}
+		}
+		return &orphan{} // its run has ended
+	}
+	if len(s.runs) == 0 {
+		return &orphan{foreign: true}
+	}
+	o := &orphan{}
+	for id := range s.runs {
+		o.runs = append(o.runs, id)
+	}
+	return o
+}
+
+func (s *supervisor) inProgress(ids []uint64) bool {
+	for _, id := range ids {
+		if _, ok := s.runs[id]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// ourChildren lists the children of this process's main thread, where the
+// kernel puts every orphan re-parented to us (the first live thread of the
+// reaper, and Go's main thread never exits): one small file read, since it
+// runs at the end of every run. Children other threads forked are the
+// runner's own, registered ones. Without /proc/PID/task/PID/children it
+// scans every /proc/PID/stat for our pid as parent.
+func ourChildren() []int {
+	self := os.Getpid()
+	if b, err := os.ReadFile("/proc/" + strconv.Itoa(self) + "/task/" + strconv.Itoa(self) + "/children"); err == nil {
+		var pids []int
+		for _, f := range bytes.Fields(b) {
+			if pid, err := strconv.Atoi(string(f)); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+		return pids
+	}
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if _, ppid, ok := statFields(pid); ok && ppid == self {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// procState returns the state letter of pid.
+func procState(pid int) (byte, bool) {
+	state, _, ok := statFields(pid)
+	return state, ok
+}
+
+// statFields reads the state and parent pid from /proc/PID/stat.
+func statFields(pid int) (state byte, ppid int, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	// The command name is in parentheses and may hold anything.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 2 || len(f[0]) != 1 {
+		return 0, 0, false
+	}
+	ppid, err = strconv.Atoi(string(f[1]))
+	return f[0][0], ppid, err == nil
+}
+
+// environValue returns the value of name in pid's environment.
+func environValue(pid int, name string) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return ""
+	}
+	prefix := []byte(name + "=")
+	for kv := range bytes.SplitSeq(b, []byte{0}) {
+		if v, ok := bytes.CutPrefix(kv, prefix); ok {
+			return string(v)
+		}
+	}
+	return ""
+}
