@@ -374,6 +374,7 @@ func (s *Spool) Put(q sink.Queue, b *batch.Batch) error {
 	qu.bytes += e.size
 	s.bytes += e.size
 	s.mu.Unlock()
+	s.stepHook("spooled", b)
 	s.enforceBounds()
 	return nil
 }
