@@ -5,6 +5,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -163,5 +165,36 @@ func TestExecCountersAreDeltasOnTheFirstRun(t *testing.T) {
 	got := strings.Join(fake.Lines(), "\n")
 	if strings.Count(got, "job_runs_total count,delta=1") != 2 || !strings.Contains(got, "exporter_bytes_total count,delta=30") {
 		t.Fatalf("two runs sent:\n%s\nwant job_runs_total count,delta=1 twice and exporter_bytes_total count,delta=30", got)
+	}
+}
+
+// TestUnusableSpoolDirDegrades: a spool dir under a regular file (which
+// fails for root too) opens the delivery without a spool, says so in the
+// log and in metricwrap_spool_enabled, and still delivers.
+func TestUnusableSpoolDirDegrades(t *testing.T) {
+	gw := testenv.StartPushgateway(t)
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := newRun(t, filepath.Join(file, "spool"), map[string]string{"PUSHGATEWAY_URL": gw.URL})
+	d, err := Open(nil, Options{Config: r.cfg, Getenv: env(r.env), Registerer: r.reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testutil.GatherAndCompare(r.reg, strings.NewReader(`
+# HELP metricwrap_spool_enabled 1 when deliveries are spooled until acknowledged; 0 when the spool dir could not be used (read-only, unwritable, held by another process) and failed deliveries are lost.
+# TYPE metricwrap_spool_enabled gauge
+metricwrap_spool_enabled 0
+`), "metricwrap_spool_enabled"); err != nil {
+		t.Error(err)
+	}
+	d.Close()
+	r.deliver(EnvPushgateway, jobBatch("r1", "backup"), false)
+	if !strings.Contains(r.logs.String(), "delivering without one") {
+		t.Errorf("no warning:\n%s", r.logs.String())
+	}
+	if got := strings.Join(groups(t, gw.URL), ","); got != "backup" {
+		t.Fatalf("gateway holds %q, want backup", got)
 	}
 }

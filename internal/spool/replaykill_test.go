@@ -41,7 +41,7 @@ const (
 	// replayFreshEnv makes the child deliver the last batch itself, as
 	// exec does with its run, instead of finding it spooled.
 	replayFreshEnv = "METRICWRAP_REPLAY_HELPER_FRESH"
-	replayBatches = 4
+	replayBatches  = 4
 	// Steps per batch: the spool hands it out ("deliver"), the sink sends
 	// ("send") and gets the answer ("answered"), the spool records the
 	// delivery ("delivered") and removes the entry ("removed").
@@ -49,7 +49,9 @@ const (
 )
 
 // replayQueue is the queue of sink dt at url.
-func replayQueue(url string) sink.Queue { return sink.Queue{Sink: "dt", Destination: "dynatrace " + url} }
+func replayQueue(url string) sink.Queue {
+	return sink.Queue{Sink: "dt", Destination: "dynatrace " + url}
+}
 
 // killBatch is batch i of the replay: its sequence number as a gauge and a
 // counter at 10*i.
