@@ -127,8 +127,8 @@ spool: {dir: '{{spool}}', max_bytes: 1KiB}
 `
 
 // TestDashboardQueriesExposedMetrics builds metricwrap, serves a config
-// that makes every metric of the dashboard appear, and checks each name
-// the dashboard queries against the live /metrics.
+// that makes every metric of the dashboard and of the alerting rules
+// appear, and checks each name they query against the live /metrics.
 func TestDashboardQueriesExposedMetrics(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs metricwrap")
@@ -142,6 +142,16 @@ func TestDashboardQueriesExposedMetrics(t *testing.T) {
 		}
 		if !strings.Contains(e, "label_values") && !strings.Contains(e, `instance=~"$instance"`) {
 			t.Errorf("expression ignores the instance variable: %s", e)
+		}
+		for _, n := range names {
+			want[n] = true
+		}
+	}
+	dashboardNames := len(want)
+	for _, e := range ruleExprs(t) {
+		names := metricNameRE.FindAllString(e, -1)
+		if len(names) == 0 && e != `up{job="metricwrap"} == 0` {
+			t.Errorf("rule queries no metricwrap metric: %s", e)
 		}
 		for _, n := range names {
 			want[n] = true
@@ -227,9 +237,9 @@ func TestDashboardQueriesExposedMetrics(t *testing.T) {
 	}
 	sort.Strings(missing)
 	if len(missing) > 0 {
-		t.Errorf("the dashboard queries metrics the server does not expose: %v", missing)
+		t.Errorf("the dashboard or the rules query metrics the server does not expose: %v", missing)
 	}
-	if len(want) < 20 {
+	if dashboardNames < 20 {
 		t.Errorf("only %d metric names found in the dashboard; the extraction is broken", len(want))
 	}
 }

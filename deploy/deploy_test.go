@@ -215,14 +215,11 @@ var requiredByKind = map[string]func(o object) []string{
 		}
 		return p
 	},
-	"Secret": func(o object) []string {
-		var p []string
-		for _, k := range []string{"DT_TENANT", "DT_API_TOKEN"} {
-			if get(o.doc, "stringData", k) == nil && get(o.doc, "data", k) == nil {
-				p = append(p, "no key "+k)
-			}
+	"PrometheusRule": func(o object) []string {
+		if len(list(o.doc, "spec", "groups")) == 0 {
+			return []string{"spec.groups missing"}
 		}
-		return p
+		return nil
 	},
 	"ConfigMap": func(o object) []string {
 		if str(o.doc, "data", "metricwrap.yml") == "" {
@@ -303,7 +300,7 @@ func TestKubernetesObjects(t *testing.T) {
 		})
 		kinds[o.kind()] = true
 	}
-	for _, k := range []string{"Deployment", "Service", "ServiceMonitor", "Probe", "Secret", "ConfigMap", "Job", "Kustomization"} {
+	for _, k := range []string{"Deployment", "Service", "ServiceMonitor", "Probe", "PrometheusRule", "ConfigMap", "Job", "Kustomization"} {
 		if !kinds[k] {
 			t.Errorf("no %s under deploy/kubernetes", k)
 		}
@@ -325,18 +322,29 @@ func byKind(t *testing.T, objs []object, kind string) object {
 	return found[0]
 }
 
+// byName returns the object of a kind and name.
+func byName(t *testing.T, objs []object, kind, name string) object {
+	t.Helper()
+	for _, o := range objs {
+		if o.kind() == kind && o.name() == name {
+			return o
+		}
+	}
+	t.Fatalf("no %s %s", kind, name)
+	return object{}
+}
+
 // TestKubernetesReferences checks that the objects name each other
 // correctly: what a typo in one file would break at deploy time.
 func TestKubernetesReferences(t *testing.T) {
 	objs := kubeObjects(t)
 	dep := byKind(t, objs, "Deployment")
 	svc := byKind(t, objs, "Service")
-	sm := byKind(t, objs, "ServiceMonitor")
+	sm := byName(t, objs, "ServiceMonitor", "metricwrap")
 	probe := byKind(t, objs, "Probe")
 	cm := byKind(t, objs, "ConfigMap")
-	secret := byKind(t, objs, "Secret")
 	job := byKind(t, objs, "Job")
-	kust := byKind(t, objs, "Kustomization")
+	secretName := dynatraceSecretName(t)
 
 	podLabels := get(dep.doc, "spec", "template", "metadata", "labels")
 	container := list(dep.doc, "spec", "template", "spec", "containers")[0]
@@ -385,28 +393,135 @@ func TestKubernetesReferences(t *testing.T) {
 		}
 		for _, c := range list(spec, "containers") {
 			for _, ef := range list(c, "envFrom") {
-				if n := str(ef, "secretRef", "name"); n != "" && n != secret.name() {
-					t.Errorf("%s reads Secret %q, not %q", o.kind(), n, secret.name())
+				if n := str(ef, "secretRef", "name"); n != "" && n != secretName {
+					t.Errorf("%s reads Secret %q, not %q", o.kind(), n, secretName)
 				}
 			}
 		}
 	}
+}
 
-	// The Kustomization lists every other file, and only files that exist.
-	var listed []string
-	for _, r := range list(kust.doc, "resources") {
-		listed = append(listed, r.(string))
-	}
-	for _, p := range filesUnder(t, "kubernetes", ".yaml", ".yml") {
-		base := filepath.Base(p)
-		if base != "kustomization.yaml" && !slices.Contains(listed, base) {
-			t.Errorf("kustomization.yaml does not list %s", base)
+// kustomizations maps each directory under deploy/kubernetes that has a
+// kustomization.yaml to it.
+func kustomizations(t *testing.T) map[string]object {
+	t.Helper()
+	out := map[string]object{}
+	for _, o := range kubeObjects(t) {
+		if o.kind() == "Kustomization" {
+			out[filepath.Dir(o.file)] = o
 		}
 	}
-	for _, r := range listed {
-		if _, err := os.Stat(filepath.Join("kubernetes", r)); err != nil {
-			t.Errorf("kustomization.yaml lists %s: %v", r, err)
+	return out
+}
+
+// dynatraceSecretName is the Secret deploy/kubernetes/dynatrace generates
+// from the dt-details.env a user writes, after checking that the example
+// of that file holds both variables.
+func dynatraceSecretName(t *testing.T) string {
+	t.Helper()
+	k, ok := kustomizations(t)[filepath.Join("kubernetes", "dynatrace")]
+	if !ok {
+		t.Fatal("no kubernetes/dynatrace/kustomization.yaml")
+	}
+	gens := list(k.doc, "secretGenerator")
+	if len(gens) != 1 || get(gens[0], "options", "disableNameSuffixHash") != true {
+		t.Fatalf("want one secretGenerator without a name suffix (the pods name it as is), got %v", gens)
+	}
+	envs := list(gens[0], "envs")
+	if len(envs) != 1 {
+		t.Fatalf("secretGenerator envs %v, want one file", envs)
+	}
+	example, err := os.ReadFile(filepath.Join("kubernetes", "dynatrace", envs[0].(string)+".example"))
+	if err != nil {
+		t.Fatalf("no example of %s: %v", envs[0], err)
+	}
+	for _, v := range []string{"DT_TENANT=", "DT_API_TOKEN="} {
+		if !strings.Contains(string(example), "\n"+v) {
+			t.Errorf("%s.example has no %s", envs[0], v)
 		}
+	}
+	ignore, err := os.ReadFile(filepath.Join("kubernetes", "dynatrace", ".gitignore"))
+	if err != nil || !slices.Contains(strings.Fields(string(ignore)), envs[0].(string)) {
+		t.Errorf("kubernetes/dynatrace/.gitignore does not keep %s (real credentials) out of git", envs[0])
+	}
+	return str(gens[0], "name")
+}
+
+// TestKustomizations: each kustomization lists the files of its directory
+// and only files that exist; the base one (what a plain `kubectl apply -k
+// deploy/kubernetes` applies) neither writes a Secret nor starts a Job, and
+// its monitors and rules carry the label kube-prometheus-stack selects by.
+func TestKustomizations(t *testing.T) {
+	kusts := kustomizations(t)
+	for _, dir := range []string{"kubernetes", filepath.Join("kubernetes", "dynatrace"), filepath.Join("kubernetes", "examples", "backup-job")} {
+		if _, ok := kusts[dir]; !ok {
+			t.Errorf("no %s/kustomization.yaml", dir)
+		}
+	}
+	for dir, k := range kusts {
+		var listed []string
+		for _, r := range list(k.doc, "resources") {
+			listed = append(listed, r.(string))
+		}
+		for _, p := range filesUnder(t, dir, ".yaml", ".yml") {
+			if filepath.Dir(p) != dir || filepath.Base(p) == "kustomization.yaml" {
+				continue
+			}
+			if !slices.Contains(listed, filepath.Base(p)) {
+				t.Errorf("%s/kustomization.yaml does not list %s", dir, filepath.Base(p))
+			}
+		}
+		for _, r := range listed {
+			if _, err := os.Stat(filepath.Join(dir, r)); err != nil {
+				t.Errorf("%s/kustomization.yaml lists %s: %v", dir, r, err)
+			}
+		}
+	}
+	base := kusts["kubernetes"]
+	if get(base.doc, "secretGenerator") != nil {
+		t.Error("the base kustomization generates a Secret: a plain apply would overwrite the real one")
+	}
+	for _, r := range list(base.doc, "resources") {
+		for _, o := range kubeObjects(t) {
+			if filepath.Join("kubernetes", r.(string)) != o.file {
+				continue
+			}
+			switch o.kind() {
+			case "Secret", "Job":
+				t.Errorf("the base kustomization applies %s %s (%s): make it opt-in", o.kind(), o.name(), o.file)
+			case "ServiceMonitor", "Probe", "PrometheusRule":
+				if str(o.doc, "metadata", "labels", "release") != "kube-prometheus-stack" {
+					t.Errorf("%s %s has no release: kube-prometheus-stack label; a default kube-prometheus-stack Prometheus ignores it", o.kind(), o.name())
+				}
+			}
+		}
+	}
+}
+
+// TestPushgatewayServiceMonitor: what metricwrap pushes keeps its job and
+// instance labels when Prometheus scrapes the Pushgateway.
+func TestPushgatewayServiceMonitor(t *testing.T) {
+	objs := kubeObjects(t)
+	sm := byName(t, objs, "ServiceMonitor", "metricwrap-pushgateway")
+	eps := list(sm.doc, "spec", "endpoints")
+	if len(eps) == 0 {
+		t.Fatal("no endpoints")
+	}
+	for _, ep := range eps {
+		if get(ep, "honorLabels") != true {
+			t.Errorf("endpoint %v: honorLabels is not true: pushed job labels would become exported_job", ep)
+		}
+	}
+	// The sink of the ConfigMap pushes to the Service this monitor selects
+	// (the prometheus-community chart's name and label).
+	cfg, err := config.LoadBytes("configmap.yaml", []byte(str(byKind(t, objs, "ConfigMap").doc, "data", "metricwrap.yml")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := str(sm.doc, "spec", "selector", "matchLabels", "app.kubernetes.io/name")
+	ns := list(sm.doc, "spec", "namespaceSelector", "matchNames")
+	if len(ns) != 1 || !strings.Contains(cfg.Sinks["gateway"].URL, "//"+name+"."+ns[0].(string)+".svc:") {
+		t.Errorf("sink gateway pushes to %s, not to the Service %s in %v that the monitor selects", cfg.Sinks["gateway"].URL, name, ns)
 	}
 }
 
@@ -443,7 +558,7 @@ func TestConfigMapConfig(t *testing.T) {
 	}
 	health, _ := set.Get("health")
 	if health != nil {
-		for _, ep := range list(byKind(t, objs, "ServiceMonitor").doc, "spec", "endpoints") {
+		for _, ep := range list(byName(t, objs, "ServiceMonitor", "metricwrap").doc, "spec", "endpoints") {
 			for _, target := range list(ep, "params", "target") {
 				if p := health.Params()["target"]; p != nil && p.Pattern != nil && !p.Pattern.MatchString(target.(string)) {
 					t.Errorf("ServiceMonitor target %q would get 400: it does not match %s", target, p.Pattern)
