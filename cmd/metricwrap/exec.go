@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/config"
@@ -152,6 +154,11 @@ func (c *execCmd) deliver(g *globals, cfg *config.Config, prepared *delivery.Pre
 		case <-ctx.Done():
 		}
 	}()
+	// The run's own families hold increments (job_runs_total is +1). A
+	// Pushgateway needs running totals (a POST replaces same-name metrics),
+	// so they are added to what the group holds; sinks that take deltas
+	// get the increments as they are, marked, and need no state for them.
+	incFams := res.Families
 	if gw := job.GatewayFor(cfg, sinks, name, c.pushgatewayAddr, os.Getenv); gw != nil {
 		rctx, rcancel := context.WithTimeout(ctx, gatewayReadTimeout)
 		prev, err := gw.Previous(rctx)
@@ -159,6 +166,7 @@ func (c *execCmd) deliver(g *globals, cfg *config.Config, prepared *delivery.Pre
 		if err != nil {
 			g.logger.Warn("cannot read the job's counters from the Pushgateway; job_runs_total restarts from this run", "err", err)
 		}
+		incFams = cloneFamilies(res.Families)
 		job.Accumulate(res.Families, prev)
 	}
 	// A spool or state dir exec cannot write costs the spool, never the
@@ -187,9 +195,45 @@ func (c *execCmd) deliver(g *globals, cfg *config.Config, prepared *delivery.Pre
 	} else if res.Status != job.StatusSucceeded {
 		b.Error = fmt.Sprintf("exit code %d", res.ExitCode)
 	}
-	if err := d.Deliver(ctx, b); err != nil {
+	inc := *b
+	inc.Families, inc.Increments = incFams, res.Increments
+	var totalSinks, incSinks []string
+	for _, s := range d.Sinks() {
+		if takesIncrements(cfg, s) {
+			incSinks = append(incSinks, s)
+		} else {
+			totalSinks = append(totalSinks, s)
+		}
+	}
+	var errs []error
+	if len(incSinks) > 0 {
+		errs = append(errs, d.Deliver(ctx, &inc, incSinks...))
+	}
+	if len(totalSinks) > 0 {
+		errs = append(errs, d.Deliver(ctx, b, totalSinks...))
+	}
+	if err := errors.Join(errs...); err != nil {
 		fmt.Fprintf(g.stderr, "metricwrap: exec: job %s: delivery: %v\n", name, err)
 	}
+}
+
+// takesIncrements reports whether sink name sends counters as deltas
+// (Dynatrace), so it gets the run's increments instead of the totals a
+// Pushgateway needs.
+func takesIncrements(cfg *config.Config, name string) bool {
+	if sc, ok := cfg.Sinks[name]; ok {
+		return sc.Type == config.SinkDynatrace
+	}
+	return name == delivery.EnvDynatrace
+}
+
+// cloneFamilies is a deep copy of fams, for a second set of values.
+func cloneFamilies(fams []*dto.MetricFamily) []*dto.MetricFamily {
+	out := make([]*dto.MetricFamily, len(fams))
+	for i, mf := range fams {
+		out[i] = proto.Clone(mf).(*dto.MetricFamily)
+	}
+	return out
 }
 
 // validPrefix reports whether p can start a metric name.

@@ -84,6 +84,11 @@ type Result struct {
 	// Families are the run's metrics, labelled and validated: the job_*
 	// families, the custom metrics whose `when` held, and the command's.
 	Families []*dto.MetricFamily
+	// Increments names the counter families exec made itself
+	// (job_runs_total, the counter: metrics of the config): each holds this
+	// run's increase, not a running total (batch.Batch.Increments). The
+	// command's own counters are not among them.
+	Increments []string
 	// MetricsErr reports metrics that were left out: METRICS_FILE that did
 	// not parse or clashed with the job's own metrics (all of the file is
 	// left out), custom metrics that could not be evaluated.
@@ -200,6 +205,11 @@ func (o *Options) families(res *Result, cmdFams []*dto.MetricFamily) ([]*dto.Met
 				continue
 			}
 			jobLabels[k] = v
+		}
+	}
+	for _, mf := range fams {
+		if mf.GetType() == dto.MetricType_COUNTER {
+			res.Increments = append(res.Increments, mf.GetName())
 		}
 	}
 	for _, mf := range cmdFams {

@@ -249,3 +249,28 @@ func TestRunRefusesWhatIsNoFile(t *testing.T) {
 		})
 	}
 }
+
+// TestRunIncrements: the counters exec makes are marked as one run's
+// increments (so Dynatrace gets them as deltas on the first run); the
+// command's own counters, cumulative as any exporter's, are not.
+func TestRunIncrements(t *testing.T) {
+	ms := jobMetrics(t, `
+- name: ok_runs
+  help: Successful runs
+  counter: {value: '1'}
+- name: run_seconds
+  help: Duration
+  gauge: {value: '{{duration}}'}
+`)
+	res := Run(Options{
+		Name: "backup", Prefix: "p", Config: &config.JobConfig{Metrics: ms},
+		Argv: []string{"sh", "-c", `printf '# TYPE files_total counter\nfiles_total 9\n' > "$METRICS_FILE"`},
+	})
+	if res.MetricsErr != nil {
+		t.Fatal(res.MetricsErr)
+	}
+	got := strings.Join(res.Increments, ",")
+	if got != "p_job_runs_total,p_ok_runs" {
+		t.Errorf("Increments = %s; want p_job_runs_total,p_ok_runs", got)
+	}
+}
