@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -168,5 +170,67 @@ func TestKeptnExampleUnderReadOnlyRoot(t *testing.T) {
 	lines := dtLines(dt)
 	if !strings.Contains(lines, "keptn_infracost_monthly_cost_dollars,") || !strings.Contains(lines, "gauge,42") {
 		t.Errorf("Dynatrace lacks the tool's gauge; lines:\n%s\nstderr:\n%s", lines, stderr.String())
+	}
+	// A first run in a fresh pod, and no state: exec's own counters are
+	// deltas at once.
+	for _, key := range []string{"keptn_infracost_job_runs_total,", "keptn_infracost_runs_by_result,"} {
+		if !slices.ContainsFunc(dt.Lines(), func(l string) bool {
+			return strings.HasPrefix(l, key) && strings.Contains(l, " count,delta=1")
+		}) {
+			t.Errorf("Dynatrace lacks %s... count,delta=1; lines:\n%s", key, lines)
+		}
+	}
+}
+
+// TestExecCountersReachDynatraceOnFirstRun: the counters exec makes
+// (job_runs_total, a counter: metric of the config) are one run's
+// increments, so Dynatrace gets count,delta=1 from the very first run,
+// with no counter state, while the Pushgateway keeps running totals. A
+// counter the command writes is cumulative and keeps the first-sighting
+// rule.
+func TestExecCountersReachDynatraceOnFirstRun(t *testing.T) {
+	t.Parallel()
+	pg := startPushgateway(t)
+	dt := dtfake.New("dt-token")
+	srv := httptest.NewServer(dt)
+	defer srv.Close()
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "metricwrap.yml", `
+jobs:
+  nightly:
+    metrics:
+      - {name: nightly_ok, help: Successful runs, counter: {value: '1'}}
+`, 0o644)
+	env := []string{"PUSHGATEWAY_URL=" + pg.URL, "DT_TENANT=" + srv.URL, "DT_API_TOKEN=dt-token"}
+	for run := 1; run <= 2; run++ {
+		// A fresh state dir per run, as a fresh pod has.
+		r := runMetricwrap(t, append(env, "XDG_STATE_HOME="+t.TempDir()), "--config.file", cfg, "exec", "--job", "nightly",
+			"--push", "pushgateway", "--push", "dynatrace", "--",
+			"sh", "-c", `printf '# TYPE files_total counter\nfiles_total 10\n' > "$METRICS_FILE"`)
+		if r.code != 0 {
+			t.Fatalf("run %d: exit %d: %s", run, r.code, r.stderr)
+		}
+		lines := dt.Lines()
+		count := func(prefix string) int {
+			n := 0
+			for _, l := range lines {
+				if strings.HasPrefix(l, prefix) && strings.Contains(l, " count,delta=1") {
+					n++
+				}
+			}
+			return n
+		}
+		if n := count("job_runs_total,"); n != run {
+			t.Errorf("after run %d Dynatrace got job_runs_total count,delta=1 %d times, want %d:\n%s", run, n, run, strings.Join(lines, "\n"))
+		}
+		if n := count("nightly_ok"); n != run {
+			t.Errorf("after run %d Dynatrace got nightly_ok count,delta=1 %d times, want %d:\n%s", run, n, run, strings.Join(lines, "\n"))
+		}
+		if strings.Contains(strings.Join(lines, "\n"), "files_total") {
+			t.Errorf("the command's cumulative counter was sent without a previous value:\n%s", strings.Join(lines, "\n"))
+		}
+		if got := series(t, pg, "nightly")[`job_runs_total{status="Succeeded"}`]; got != strconv.Itoa(run) {
+			t.Errorf("after run %d the Pushgateway holds job_runs_total %q, want the running total %d", run, got, run)
+		}
 	}
 }
