@@ -53,7 +53,7 @@ spool: {dir: %q}
 		return c
 	}
 	cfg := writeFile(t, dir, "metricwrap.yml", config(true), 0o644)
-	s := startServe(t, baseEnv(), "--config.file", cfg)
+	s := startServe(t, baseEnv(), "--config.file", cfg, "--web.enable-lifecycle")
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(s.url, "http://"))
 	host, _ := os.Hostname()
 	instance := net.JoinHostPort(host, port)

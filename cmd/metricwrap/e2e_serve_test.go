@@ -303,7 +303,7 @@ func TestServeReload(t *testing.T) {
 	dir := t.TempDir()
 	good := "exporters:\n  first:\n    command: [/bin/sh, -c, 'echo first_ok 1 > \"$METRICS_FILE\"']\n"
 	cfg := writeFile(t, dir, "metricwrap.yml", good, 0o644)
-	s := startServe(t, baseEnv(), "--config.file", cfg)
+	s := startServe(t, baseEnv(), "--config.file", cfg, "--web.enable-lifecycle")
 
 	reloadOK := func() (float64, bool) {
 		_, body := get(t, s.url+"/metrics")

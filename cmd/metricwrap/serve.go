@@ -42,6 +42,7 @@ type serveCmd struct {
 	webConfig     string
 	timeoutOffset time.Duration
 	enableDebug   bool
+	lifecycle     bool
 }
 
 func (c *serveCmd) register(app *kingpin.Application, _ *globals) {
@@ -56,6 +57,8 @@ func (c *serveCmd) register(app *kingpin.Application, _ *globals) {
 		Default("0.5s").DurationVar(&c.timeoutOffset)
 	c.cmd.Flag("web.enable-debug", "Allow ?debug=1, which shows an exporter's stdout and stderr.").
 		BoolVar(&c.enableDebug)
+	c.cmd.Flag("web.enable-lifecycle", "Enable POST /-/reload (SIGHUP reloads without it).").
+		BoolVar(&c.lifecycle)
 }
 
 func (c *serveCmd) selected(name string) bool { return c.cmd != nil && name == c.cmd.FullCommand() }
@@ -109,10 +112,11 @@ func (c *serveCmd) execute(g *globals) int {
 	// The server comes first: scheduled runs go through it (its run limit,
 	// in-flight gauge and history), and the first generation schedules.
 	srv := server.New(nil, server.Options{
-		Logger:        g.logger,
-		EnableDebug:   c.enableDebug,
-		TimeoutOffset: c.timeoutOffset,
-		Registry:      reg,
+		Logger:          g.logger,
+		EnableDebug:     c.enableDebug,
+		EnableLifecycle: c.lifecycle,
+		TimeoutOffset:   c.timeoutOffset,
+		Registry:        reg,
 		Reload: func() (*exporter.Set, error) {
 			cfg, set, err := d.next()
 			if err == nil {

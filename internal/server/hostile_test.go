@@ -1,6 +1,7 @@
 package server
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/metricwrap/metricwrap/internal/config"
@@ -152,4 +154,68 @@ func TestTooManyParams(t *testing.T) {
 		t.Fatalf("%d parameters: %d %q, want 400 too many parameters", len(q), status, shorten(body))
 	}
 	h.checkCanaries(t)
+}
+
+// TestReloadIsGated: POST /-/reload needs EnableLifecycle, and even then
+// refuses what a browser sends on behalf of another site's page.
+func TestReloadIsGated(t *testing.T) {
+	var reloads atomic.Int64
+	reload := func() (*exporter.Set, error) {
+		reloads.Add(1)
+		return exporter.NewSet()
+	}
+	post := func(t *testing.T, url string, header ...string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, url+"/-/reload", strings.NewReader("x=1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded") // a simple request: no preflight
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+
+	_, off := newTestServer(t, Options{Reload: reload})
+	if code, body := post(t, off.URL); code != http.StatusForbidden || !strings.Contains(body, "--web.enable-lifecycle") {
+		t.Errorf("without the flag: %d %q, want 403 naming --web.enable-lifecycle", code, body)
+	}
+	if n := reloads.Load(); n != 0 {
+		t.Fatalf("reloaded %d times without the flag", n)
+	}
+
+	_, on := newTestServer(t, Options{Reload: reload, EnableLifecycle: true})
+	for _, h := range [][]string{
+		{"Origin", "http://evil.example"},
+		{"Sec-Fetch-Site", "cross-site", "Origin", "http://evil.example"},
+		{"Sec-Fetch-Site", "same-site"},
+		{"Origin", "null"},
+	} {
+		if code, body := post(t, on.URL, h...); code != http.StatusForbidden || !strings.Contains(body, "cross-origin") {
+			t.Errorf("%v: %d %q, want 403 cross-origin", h, code, body)
+		}
+	}
+	if n := reloads.Load(); n != 0 {
+		t.Fatalf("reloaded %d times for cross-origin requests", n)
+	}
+	host := strings.TrimPrefix(on.URL, "http://")
+	for _, h := range [][]string{
+		nil, // curl, promtool, a script
+		{"Sec-Fetch-Site", "same-origin"},
+		{"Origin", "http://" + host},
+	} {
+		if code, body := post(t, on.URL, h...); code != http.StatusOK {
+			t.Errorf("%v: %d %q, want 200", h, code, body)
+		}
+	}
+	if n := reloads.Load(); n != 3 {
+		t.Errorf("reloaded %d times, want 3", n)
+	}
 }

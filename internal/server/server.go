@@ -27,6 +27,10 @@ type Options struct {
 	Logger *slog.Logger
 	// EnableDebug allows ?debug=1 (the JSON debug view); otherwise 403.
 	EnableDebug bool
+	// EnableLifecycle allows the lifecycle endpoints (POST /-/reload), as
+	// Prometheus' --web.enable-lifecycle does; otherwise 403. SIGHUP
+	// reloads either way.
+	EnableLifecycle bool
 	// TimeoutOffset is subtracted from Prometheus' scrape timeout header.
 	TimeoutOffset time.Duration
 	// MaxConcurrency bounds runs in progress (default 2 x CPUs).
@@ -156,7 +160,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		fmt.Fprintln(w, "Ready")
 	})
-	mux.HandleFunc("POST /-/reload", s.handleReload)
+	mux.Handle("POST /-/reload", s.lifecycle(http.HandlerFunc(s.handleReload)))
 	mux.HandleFunc("GET /api/v1/exporters", s.handleAPI)
 	return s.countRequests(mux)
 }
@@ -181,6 +185,25 @@ func (s *Server) Reload() error {
 	s.metrics.reloadTime.Set(float64(time.Now().UnixNano()) / 1e9)
 	s.log.Info("config reloaded", "exporters", len(set.Names()))
 	return nil
+}
+
+// lifecycle guards an endpoint that changes the server's state: it answers
+// 403 unless Options.EnableLifecycle, and 403 to a cross-origin browser
+// request (Sec-Fetch-Site, else Origin against Host), so a web page a user
+// visits cannot post to it: a simple cross-origin POST needs no preflight.
+func (s *Server) lifecycle(next http.Handler) http.Handler {
+	crossOrigin := http.NewCrossOriginProtection()
+	crossOrigin.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "cross-origin request refused: lifecycle endpoints answer only same-origin requests (or tools such as curl that send no Origin)", http.StatusForbidden)
+	}))
+	guarded := crossOrigin.Handler(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.opts.EnableLifecycle {
+			http.Error(w, "lifecycle API is not enabled: start the server with --web.enable-lifecycle, or send SIGHUP to reload", http.StatusForbidden)
+			return
+		}
+		guarded.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) handleReload(w http.ResponseWriter, _ *http.Request) {

@@ -541,7 +541,7 @@ func TestReload(t *testing.T) {
 		}
 		return exporter.NewSet(&exporter.Entry{Exporter: b})
 	}
-	s, ts := newTestServer(t, Options{Reload: reload}, &exporter.Entry{Exporter: a})
+	s, ts := newTestServer(t, Options{Reload: reload, EnableLifecycle: true}, &exporter.Entry{Exporter: a})
 	if status, _, _ := get(t, ts.URL+"/metrics/b"); status != 404 {
 		t.Fatalf("b before reload: %d", status)
 	}
