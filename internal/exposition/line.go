@@ -64,6 +64,14 @@ func (p *parser) head(ln string) (string, string, error) {
 	default:
 		i := scanMetricName(ln)
 		name, s = ln[:i], ln[i:]
+		if i > 0 && !p.om && s != "" && s[0] != ' ' && s[0] != '\t' && s[0] != '{' {
+			// expfmt reads "a-1" as a with value -1: the text format needs
+			// no blank between tokens that cannot merge. Anything else
+			// glued to a name is a bad name, which textLine reports.
+			if v, _ := cutBlank(s); p.validValue(v) {
+				return name, " " + s, nil
+			}
+		}
 		if i == 0 || (s != "" && s[0] != ' ' && s[0] != '\t' && s[0] != '{') {
 			end := strings.IndexAny(ln, " \t{")
 			if end < 0 {
@@ -193,6 +201,11 @@ func (p *parser) exemplar(s, name string) error {
 		}
 	}
 	return nil
+}
+
+func (p *parser) validValue(s string) bool {
+	_, err := p.value(s)
+	return err == nil
 }
 
 // value reads a sample value. Both formats take Go's float syntax minus

@@ -25,9 +25,11 @@ const (
 	kindStateset
 )
 
+// textKinds are the types expfmt reads in text, in any case: the four of
+// the format, untyped, and the gauge histogram that OpenMetrics added.
 var textKinds = map[string]kind{
 	"counter": kindCounter, "gauge": kindGauge, "summary": kindSummary,
-	"histogram": kindHistogram, "untyped": kindUntyped,
+	"histogram": kindHistogram, "untyped": kindUntyped, "gaugehistogram": kindGaugeHistogram,
 }
 
 var omKinds = map[string]kind{
