@@ -118,6 +118,8 @@ type parser struct {
 	// claimed holds, in OpenMetrics, every sample name a family could use
 	// (a counter "x" claims x, x_total and x_created), with its line.
 	claimed map[string]int
+	// grouped holds the text summaries and histograms seen, with their line.
+	grouped map[string]int
 	cur     *family
 	lbls    []label
 	keep    bool // record spellings (see spellField)
@@ -152,6 +154,7 @@ func Parse(data []byte, f Format) ([]*dto.MetricFamily, error) {
 		om:       f == FormatOpenMetrics,
 		seen:     map[string]int{},
 		claimed:  map[string]int{},
+		grouped:  map[string]int{},
 		keep:     true,
 		seed:     maphash.MakeSeed(),
 		interned: map[label]*dto.LabelPair{},
@@ -352,6 +355,9 @@ func (p *parser) typ(name, typ string, kinds map[string]kind) error {
 		return p.errf("unknown type %q for %q in the %s format", typ, name, formatName(p.om))
 	}
 	f.typed, f.kind = true, k
+	if !p.om && (k == kindSummary || k == kindHistogram || k == kindGaugeHistogram) {
+		p.grouped[name] = p.line
+	}
 	f.mf.Type = dtoTypes[k].Enum()
 	if k == kindInfo {
 		f.mf.Name = p.str(name + "_info")

@@ -18,8 +18,26 @@ func (p *parser) route(name string) (*family, role, error) {
 			return f, r, err
 		}
 	}
+	if !p.om {
+		if l, ok := p.grouped[groupedBase(name)]; ok {
+			// expfmt files x_sum, x_count and x_bucket under an earlier
+			// summary or histogram x wherever they appear.
+			return nil, 0, p.errf("%s belongs to the family at line %d; the lines of one family must be together", name, l)
+		}
+	}
 	f, err := p.begin(name)
 	return f, roleValue, err
+}
+
+// groupedBase is name without the suffix a summary or histogram sample
+// has, or "" when it has none.
+func groupedBase(name string) string {
+	for _, s := range [...]string{"_bucket", "_sum", "_count"} {
+		if b, ok := strings.CutSuffix(name, s); ok {
+			return b
+		}
+	}
+	return ""
 }
 
 func (p *parser) roleOf(f *family, name string) (role, bool, error) {
