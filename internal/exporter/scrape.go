@@ -14,8 +14,11 @@ import (
 	"github.com/metricwrap/metricwrap/internal/exposition"
 )
 
-// scrapeAccept asks for the text formats the exposition parser reads.
-const scrapeAccept = "application/openmetrics-text;version=1.0.0;q=0.6,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+// scrapeAccept asks for the text formats the exposition parser reads,
+// with UTF-8 names allowed as Prometheus 3 asks (the server escapes them
+// again for a client that does not allow them).
+const scrapeAccept = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6," +
+	"text/plain;version=0.0.4;escaping=allow-utf-8;q=0.5,*/*;q=0.1"
 
 // scrapeExporter fetches another exporter's endpoint and forwards what it
 // returns, validated like any other exporter's output. Checked parameters

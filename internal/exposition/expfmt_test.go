@@ -75,6 +75,7 @@ func knownDifference(data []byte, ours error) string {
 	msg := ours.Error()
 	for _, k := range []struct{ frag, reason string }{
 		{"holds a control character", "control characters in label values"},
+		{"HELP of", "HELP in UTF-8"},
 		{"the lines of one family must be together", "families in one piece"},
 		{"after its samples", "metadata before samples"},
 		{"duplicate series", "repeated series"},

@@ -2,9 +2,14 @@ package exposition
 
 import (
 	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -138,5 +143,49 @@ func TestDetectContentType(t *testing.T) {
 	}
 	if fams, err := Parse(nil, FormatText); err != nil || len(fams) != 0 {
 		t.Errorf("Parse(empty text) = %v, %v", fams, err)
+	}
+}
+
+// TestClientGolangUTF8: what client_golang serves to a scraper that allows
+// UTF-8 (quoted names, in text and OpenMetrics) parses, and keeps its names.
+func TestClientGolangUTF8(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "my.metric", Help: "Dotted."}, []string{"dotted.label"})
+	reg.MustRegister(g)
+	g.WithLabelValues("x").Set(1.5)
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "req.count_total", Help: "Requests."})
+	reg.MustRegister(c)
+	c.Add(2)
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
+	defer srv.Close()
+	for _, accept := range []string{
+		"text/plain;version=0.0.4;escaping=allow-utf-8",
+		"application/openmetrics-text;version=1.0.0;escaping=allow-utf-8",
+	} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+		req.Header.Set("Accept", accept)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !bytes.Contains(body, []byte(`"my.metric"`)) {
+			t.Fatalf("%s: client_golang did not send a quoted name:\n%s", accept, body)
+		}
+		fams, err := Parse(body, DetectContentType(resp.Header.Get("Content-Type"), body))
+		if err != nil {
+			t.Fatalf("%s: Parse() = %v\n%s", accept, err, body)
+		}
+		names := map[string]string{}
+		for _, f := range fams {
+			names[f.GetName()] = ""
+			if ls := f.Metric[0].Label; len(ls) > 0 {
+				names[f.GetName()] = ls[0].GetName()
+			}
+		}
+		if _, ok := names["req.count_total"]; len(fams) != 2 || !ok || names["my.metric"] != "dotted.label" {
+			t.Errorf("%s: families %v", accept, names)
+		}
 	}
 }

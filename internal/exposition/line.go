@@ -53,7 +53,7 @@ func (p *parser) head(ln string) (string, string, error) {
 	s := ln
 	switch {
 	case ln[0] == '{':
-	case ln[0] == '"' && !p.om:
+	case ln[0] == '"' && !p.om: // expfmt reads a quoted name before the braces too
 		var err error
 		if name, s, err = p.quoted(ln[1:], "metric name"); err != nil {
 			return "", "", err

@@ -302,6 +302,17 @@ func (p *parser) omComment(ln string) error {
 		return p.errf("unexpected comment %q (OpenMetrics allows only # HELP, # TYPE, # UNIT and # EOF)", clip(ln))
 	}
 	name, s, ok := strings.Cut(ln[7:], " ")
+	if strings.HasPrefix(ln[7:], `"`) {
+		// A quoted UTF-8 name, as Prometheus 3 and client_golang write
+		// OpenMetrics when the scraper allows UTF-8.
+		var err error
+		if name, s, err = p.quoted(ln[8:], "metric name"); err != nil {
+			return err
+		}
+		s, ok = strings.CutPrefix(s, " ")
+	} else if name != "" && !legacyMetricName(name) {
+		return p.errf("%s", badMetricName(name))
+	}
 	if !ok {
 		return p.errf("# %s %s needs a space after the name (and then the %s)", kw, clip(name), strings.ToLower(kw))
 	}
@@ -371,7 +382,7 @@ func (p *parser) meta(name, kw string) (*family, error) {
 	if name == "" {
 		return nil, p.errf("%s line without a metric name", kw)
 	}
-	if !legacyMetricName(name) && (p.om || !validName(name)) {
+	if !legacyMetricName(name) && !validName(name) {
 		return nil, p.errf("%s", badMetricName(name))
 	}
 	if f := p.cur; f != nil && f.name == name {
