@@ -1,30 +1,31 @@
 // Package exposition is metricwrap's one format layer: it parses the
 // Prometheus text (0.0.4) and OpenMetrics (1.0) documents that exporters
 // write, validates them as a whole, adds constant labels and encodes them
-// again with expfmt. Nothing is served or pushed that did not pass through
-// Parse or Validate here.
+// again. Nothing is served or pushed that did not pass through Parse or
+// Validate here. docs/exposition.md is the user's view of the rules.
 //
 // The parser is hand-written because expfmt's text parser loses the order
 // of families, accepts interleaved families and has no OpenMetrics mode
-// suited to validation with line numbers.
+// suited to validation with line numbers. Text is held to expfmt's
+// verdicts (TestExpfmtScenarios, FuzzDifferentialExpfmt), OpenMetrics to
+// the specification as prometheus_client reads it (TestOpenMetricsRules).
+//
+// The encoder is ours too, so that numbers leave as the exporter spelled
+// them (see spellField) and names follow the negotiated escaping.
 //
 // Choices a user may notice:
 //   - A counter declared as "# TYPE x counter" whose samples are "x_total"
 //     (OpenMetrics, and the Python client's OpenMetrics output) becomes the
-//     family "x_total". Re-encoded as text 0.0.4 it reads
-//     "# TYPE x_total counter" / "x_total 1", which is what client_golang
-//     produces and what the Pushgateway and Prometheus accept; encoded as
-//     OpenMetrics, expfmt turns it back into "# TYPE x counter".
-//   - OpenMetrics "_created" samples of counters, summaries and histograms
-//     are checked and dropped: text 0.0.4 and the Pushgateway have no place
-//     for them, and the original tool disabled them anyway. A "_created"
+//     family "x_total". Encoded as text it reads "# TYPE x_total counter" /
+//     "x_total 1", which is what client_golang produces and what the
+//     Pushgateway and Prometheus accept; as OpenMetrics, "# TYPE x counter".
+//   - OpenMetrics "_created" samples and exemplars are checked and dropped:
+//     text 0.0.4 and the Pushgateway have no place for them. A "_created"
 //     gauge family (the Python client's text output) is an ordinary gauge.
 //   - OpenMetrics info "x" becomes the gauge family "x_info"; stateset
 //     becomes a gauge; unknown becomes untyped; gaugehistogram keeps the
-//     GAUGE_HISTOGRAM type (text 0.0.4 renders it as a histogram).
-//   - Exemplars are accepted in OpenMetrics and ignored.
-//   - Only legacy names are accepted: metric names
-//     [a-zA-Z_:][a-zA-Z0-9_:]* and label names [a-zA-Z_][a-zA-Z0-9_]*.
+//     GAUGE_HISTOGRAM type (text renders it as a histogram).
+//   - Names may be any UTF-8, quoted in the document ({"my.metric"}).
 //   - Label pairs are sorted by name, as client_golang keeps them.
 package exposition
 

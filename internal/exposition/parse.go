@@ -281,7 +281,8 @@ func (p *parser) textComment(ln string) error {
 		}
 		return p.help(name, text)
 	}
-	typ := strings.ToLower(strings.TrimRight(s, " \t"))
+	// expfmt drops every backslash of a TYPE line's type, and ignores case.
+	typ := strings.ToLower(strings.ReplaceAll(strings.TrimRight(s, " \t"), `\`, ""))
 	if typ == "gauge_histogram" {
 		typ = "gaugehistogram"
 	}
