@@ -40,7 +40,7 @@ func Encode(w io.Writer, fams []*dto.MetricFamily, f expfmt.Format) error {
 	default:
 		return encodeExpfmt(w, fams, f)
 	}
-	e := &encoder{w: bufio.NewWriterSize(w, 64<<10), om: om, scheme: f.ToEscapingScheme()}
+	e := &encoder{w: out{bufio.NewWriterSize(w, 64<<10)}, om: om, scheme: f.ToEscapingScheme()}
 	var created map[string]bool
 	if om {
 		created = createdNames(fams)
@@ -54,7 +54,7 @@ func Encode(w io.Writer, fams []*dto.MetricFamily, f expfmt.Format) error {
 		}
 	}
 	if om {
-		e.w.WriteString("# EOF\n")
+		e.w.str("# EOF\n")
 	}
 	if err := e.w.Flush(); err != nil {
 		return fmt.Errorf("encode: %w", err)
@@ -118,7 +118,7 @@ func Text(fams []*dto.MetricFamily) []byte {
 }
 
 type encoder struct {
-	w       *bufio.Writer
+	w       out
 	om      bool
 	scheme  model.EscapingScheme
 	num     []byte
@@ -174,37 +174,37 @@ func (e *encoder) family(mf *dto.MetricFamily) error {
 	e.comment, _ = e.metricName(comment)
 	w := e.w
 	if help := mf.GetHelp(); mf.Help != nil && (help != "" || e.om) {
-		w.WriteString("# HELP ")
+		w.str("# HELP ")
 		e.commentName()
-		w.WriteByte(' ')
+		w.char(' ')
 		writeEscaped(w, help, e.om)
-		w.WriteByte('\n')
+		w.char('\n')
 	}
-	w.WriteString("# TYPE ")
+	w.str("# TYPE ")
 	e.commentName()
-	w.WriteByte(' ')
-	w.WriteString(typeName)
-	w.WriteByte('\n')
+	w.char(' ')
+	w.str(typeName)
+	w.char('\n')
 	if e.om && mf.Unit != nil {
-		w.WriteString("# UNIT ")
+		w.str("# UNIT ")
 		e.commentName()
-		w.WriteByte(' ')
+		w.char(' ')
 		writeEscaped(w, mf.GetUnit(), true)
-		w.WriteByte('\n')
+		w.char('\n')
 	}
 	for i, m := range mf.Metric {
 		e.m = m
 		if e.sp.cur < i {
 			e.sp.at(i)
 		}
-		if err := e.metric(typ, mf.GetName()); err != nil {
+		if err := e.metric(typ); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (e *encoder) metric(typ dto.MetricType, family string) error {
+func (e *encoder) metric(typ dto.MetricType) error {
 	m := e.m
 	sumName, countName := "_sum", "_count"
 	switch typ {
@@ -293,40 +293,40 @@ func (e *encoder) sampleSlots(suffix, bound string, bslot int32, b float64, vslo
 	w := e.w
 	sep := byte('{')
 	if e.quoted {
-		w.WriteString(`{"`)
+		w.str(`{"`)
 		writeEscaped(w, e.name+suffix, true)
-		w.WriteByte('"')
+		w.char('"')
 		sep = ','
 	} else {
-		w.WriteString(e.name)
-		w.WriteString(suffix)
+		w.str(e.name)
+		w.str(suffix)
 	}
 	for _, lp := range e.m.Label {
-		w.WriteByte(sep)
+		w.char(sep)
 		sep = ','
 		e.labelName(lp.GetName())
-		w.WriteString(`="`)
+		w.str(`="`)
 		writeEscaped(w, lp.GetValue(), true)
-		w.WriteByte('"')
+		w.char('"')
 	}
 	if bound != "" {
-		w.WriteByte(sep)
+		w.char(sep)
 		sep = ','
-		w.WriteString(bound)
-		w.WriteString(`="`)
+		w.str(bound)
+		w.str(`="`)
 		e.number(bslot, b, kindFloat, true)
-		w.WriteByte('"')
+		w.char('"')
 	}
 	if sep == ',' {
-		w.WriteByte('}')
+		w.char('}')
 	}
-	w.WriteByte(' ')
+	w.char(' ')
 	e.number(vslot, v, k, false)
 	if e.m.TimestampMs != nil {
-		w.WriteByte(' ')
+		w.char(' ')
 		e.number(slotTime, float64(e.m.GetTimestampMs()), kindTime, false)
 	}
-	w.WriteByte('\n')
+	w.char('\n')
 }
 
 // number writes the number in slot: as the exporter spelled it when that
@@ -344,7 +344,7 @@ func (e *encoder) number(slot int32, v float64, k numberKind, bound bool) {
 	}
 	if slot >= 0 && e.sp.cur >= 0 {
 		if s := e.sp.get(slot); s != "" && e.sameNumber(s, v, k, bound) {
-			e.w.WriteString(s)
+			e.w.str(s)
 			return
 		}
 	}
@@ -352,7 +352,7 @@ func (e *encoder) number(slot int32, v float64, k numberKind, bound bool) {
 		om = true
 	}
 	e.num = appendCanonical(e.num[:0], v, om, k)
-	e.w.Write(e.num)
+	e.w.raw(e.num)
 }
 
 // sameNumber reports whether the spelling s reads as exactly v in the
@@ -393,30 +393,30 @@ func (e *encoder) metricName(name string) (string, bool) {
 
 func (e *encoder) commentName() {
 	if e.quoted {
-		e.w.WriteByte('"')
+		e.w.char('"')
 		writeEscaped(e.w, e.comment, true)
-		e.w.WriteByte('"')
+		e.w.char('"')
 		return
 	}
-	e.w.WriteString(e.comment)
+	e.w.str(e.comment)
 }
 
 func (e *encoder) labelName(n string) {
 	switch {
 	case legacyLabelName(n):
-		e.w.WriteString(n)
+		e.w.str(n)
 	case e.scheme == model.NoEscaping:
-		e.w.WriteByte('"')
+		e.w.char('"')
 		writeEscaped(e.w, n, true)
-		e.w.WriteByte('"')
+		e.w.char('"')
 	default:
-		e.w.WriteString(model.EscapeName(n, e.scheme))
+		e.w.str(model.EscapeName(n, e.scheme))
 	}
 }
 
 // writeEscaped escapes \ and newline, and " when quote is set (label
 // values, OpenMetrics HELP).
-func writeEscaped(w *bufio.Writer, s string, quote bool) {
+func writeEscaped(w out, s string, quote bool) {
 	start := 0
 	for i := 0; i < len(s); i++ {
 		var esc string
@@ -433,9 +433,18 @@ func writeEscaped(w *bufio.Writer, s string, quote bool) {
 		default:
 			continue
 		}
-		w.WriteString(s[start:i])
-		w.WriteString(esc)
+		w.str(s[start:i])
+		w.str(esc)
 		start = i + 1
 	}
-	w.WriteString(s[start:])
+	w.str(s[start:])
 }
+
+// out is the encoder's buffered writer. bufio.Writer keeps its first
+// error and returns it from every later call and from Flush, which Encode
+// checks, so the single writes need not.
+type out struct{ *bufio.Writer }
+
+func (o out) str(s string) { _, _ = o.WriteString(s) }
+func (o out) char(c byte)  { _ = o.WriteByte(c) }
+func (o out) raw(b []byte) { _, _ = o.Write(b) }

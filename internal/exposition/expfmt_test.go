@@ -73,6 +73,10 @@ func knownDifference(data []byte, ours error) string {
 		return ""
 	}
 	msg := ours.Error()
+	if (strings.Contains(msg, "invalid label name") || strings.Contains(msg, "invalid metric name")) &&
+		strings.Contains(msg, `\"`) {
+		return "quotes inside a name"
+	}
 	for _, k := range []struct{ frag, reason string }{
 		{"holds a control character", "control characters in label values"},
 		{"HELP of", "HELP in UTF-8"},

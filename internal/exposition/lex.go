@@ -92,10 +92,6 @@ func badLabelName(s string) string {
 	return fmt.Sprintf("invalid label name %q: write [a-zA-Z_][a-zA-Z0-9_]*, or quote a UTF-8 name: {\"my.label\"=\"value\"}", clip(s))
 }
 
-// parseFloat reads a sample value, including +Inf, -Inf and NaN.
-func parseFloat(s string) (float64, error) {
-	return strconv.ParseFloat(s, 64)
-}
 
 // unquote reads a quoted string that follows its opening quote, returning
 // it and what follows the closing quote. \\, \" and \n are the escapes of
