@@ -92,7 +92,6 @@ func badLabelName(s string) string {
 	return fmt.Sprintf("invalid label name %q: write [a-zA-Z_][a-zA-Z0-9_]*, or quote a UTF-8 name: {\"my.label\"=\"value\"}", clip(s))
 }
 
-
 // unquote reads a quoted string that follows its opening quote, returning
 // it and what follows the closing quote. \\, \" and \n are the escapes of
 // both formats; strict (text 0.0.4, names) refuses any other, while
