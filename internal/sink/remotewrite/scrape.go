@@ -97,7 +97,7 @@ func (s *Scrapes) Families(dest, source string, t Target, r Run) []*dto.MetricFa
 	)
 	now := map[string]staleSeries{}
 	for _, mf := range out {
-		eachSeries(mf, func(name string, ls []*dto.LabelPair) {
+		eachSeries(untimed(mf), func(name string, ls []*dto.LabelPair) {
 			now[seriesKey(name, ls)] = staleSeries{name, ls}
 		})
 	}
@@ -281,6 +281,22 @@ func eachSeries(mf *dto.MetricFamily, f func(name string, ls []*dto.LabelPair)) 
 			f(name, base)
 		}
 	}
+}
+
+// untimed is mf without the samples that carry their own timestamp: as
+// in Prometheus, those get no staleness marker (it would land before
+// their own time, and the receiver would refuse it as out of order).
+func untimed(mf *dto.MetricFamily) *dto.MetricFamily {
+	if !slices.ContainsFunc(mf.Metric, func(m *dto.Metric) bool { return m.TimestampMs != nil }) {
+		return mf
+	}
+	c := &dto.MetricFamily{Name: mf.Name, Type: mf.Type}
+	for _, m := range mf.Metric {
+		if m.TimestampMs == nil {
+			c.Metric = append(c.Metric, m)
+		}
+	}
+	return c
 }
 
 // seriesCount is how many series mf writes (scrape_samples_scraped).

@@ -73,6 +73,12 @@ h_count 2
 		t.Errorf("honor_labels: %v", honored)
 	}
 
+	timed := NewScrapes()
+	scrapeLines(t, timed, "t", tg, Run{Families: families(t, "# TYPE x gauge\nx 1 1600000000000\n")})
+	if next := scrapeLines(t, timed, "t", tg, Run{}); slices.ContainsFunc(next, func(l string) bool { return strings.HasPrefix(l, "x{") }) {
+		t.Errorf("a sample with its own timestamp got a staleness marker:\n%s", strings.Join(next, "\n"))
+	}
+
 	retired := s.Retire(func(_, source string) bool { return source != "a" })
 	if n := len(retired["rw"]); n != 3 { // up, scrape_duration_seconds, scrape_samples_scraped
 		t.Errorf("retiring source a ends %d families, want the 3 synthetic ones", n)
