@@ -4,7 +4,6 @@ import (
 	"math"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -51,7 +50,14 @@ type Run struct {
 // drops a schedule can end its series (Retire). Safe for concurrent use.
 type Scrapes struct {
 	mu   sync.Mutex
-	last map[scrapeKey]map[string]staleSeries
+	last map[scrapeKey]*memo
+}
+
+// memo is what one source last wrote to one destination: its series
+// (without self-timestamped samples) by key. A series' full labels are
+// built only when it vanishes.
+type memo struct {
+	series map[string]seriesRef
 }
 
 type scrapeKey struct{ dest, source string }
@@ -64,7 +70,7 @@ type staleSeries struct {
 }
 
 // NewScrapes returns an empty memory.
-func NewScrapes() *Scrapes { return &Scrapes{last: map[scrapeKey]map[string]staleSeries{}} }
+func NewScrapes() *Scrapes { return &Scrapes{last: map[scrapeKey]*memo{}} }
 
 // Synthetic series of each run, named as Prometheus names them.
 const (
@@ -95,10 +101,12 @@ func (s *Scrapes) Families(dest, source string, t Target, r Run) []*dto.MetricFa
 		gaugeFamily(seriesDuration, "How long the scheduled run took.", t, r.Duration.Seconds()),
 		gaugeFamily(seriesSamples, "Samples the scheduled run produced.", t, float64(samples)),
 	)
-	now := map[string]staleSeries{}
+	now := &memo{series: map[string]seriesRef{}}
+	var buf []byte
 	for _, mf := range out {
-		eachSeries(untimed(mf), func(name string, ls []*dto.LabelPair) {
-			now[seriesKey(name, ls)] = staleSeries{name, ls}
+		eachSeries(untimed(mf), func(r seriesRef) {
+			buf = r.key(buf[:0])
+			now.series[string(buf)] = r
 		})
 	}
 	key := scrapeKey{dest, source}
@@ -107,9 +115,11 @@ func (s *Scrapes) Families(dest, source string, t Target, r Run) []*dto.MetricFa
 	s.last[key] = now
 	s.mu.Unlock()
 	var gone []staleSeries
-	for k, ss := range prev {
-		if _, ok := now[k]; !ok {
-			gone = append(gone, ss)
+	if prev != nil {
+		for k, r := range prev.series {
+			if _, ok := now.series[k]; !ok {
+				gone = append(gone, staleSeries{r.name, r.labels()})
+			}
 		}
 	}
 	return append(out, staleFamilies(gone)...)
@@ -122,14 +132,14 @@ func (s *Scrapes) Retire(keep func(dest, source string) bool) map[string][]*dto.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := map[string][]*dto.MetricFamily{}
-	for k, series := range s.last {
+	for k, m := range s.last {
 		if keep(k.dest, k.source) {
 			continue
 		}
 		delete(s.last, k)
-		gone := make([]staleSeries, 0, len(series))
-		for _, ss := range series {
-			gone = append(gone, ss)
+		gone := make([]staleSeries, 0, len(m.series))
+		for _, r := range m.series {
+			gone = append(gone, staleSeries{r.name, r.labels()})
 		}
 		out[k.dest] = append(out[k.dest], staleFamilies(gone)...)
 	}
@@ -237,50 +247,104 @@ func staleFamilies(gone []staleSeries) []*dto.MetricFamily {
 	return out
 }
 
-// eachSeries calls f with every series mf writes through remote write, as
-// the encoder writes them (family below): the name with its suffix, and
-// the labels without empty values, le or quantile included, sorted.
-func eachSeries(mf *dto.MetricFamily, f func(name string, ls []*dto.LabelPair)) {
+// seriesRef is one series as the encoder writes it (encoder.family): the
+// name with its suffix, the metric's labels (without empty values,
+// sorted) and, for buckets and quantiles, one more label.
+type seriesRef struct {
+	name  string
+	base  []*dto.LabelPair
+	xName string  // "le" or "quantile", or empty
+	xNum  float64 // its value
+}
+
+// key identifies the series: canonical because base is sorted and the
+// extra label has a place of its own.
+func (r seriesRef) key(b []byte) []byte {
+	b = append(b, r.name...)
+	for _, l := range r.base {
+		b = append(b, 0xff)
+		b = append(b, l.GetName()...)
+		b = append(b, 0xfe)
+		b = append(b, l.GetValue()...)
+	}
+	if r.xName != "" {
+		b = append(b, 0xfd)
+		b = append(b, r.xName...)
+		b = append(b, 0xfe)
+		b = appendFloat(b, r.xNum)
+	}
+	return b
+}
+
+// labels is the series' full label set, sorted, for its stale marker.
+func (r seriesRef) labels() []*dto.LabelPair {
+	ls := append(make([]*dto.LabelPair, 0, len(r.base)+1), r.base...)
+	if r.xName != "" {
+		ls = append(ls, pair(r.xName, string(appendFloat(nil, r.xNum))))
+		slices.SortFunc(ls, func(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) })
+	}
+	return ls
+}
+
+// eachSeries calls f with every series mf writes through remote write.
+func eachSeries(mf *dto.MetricFamily, f func(seriesRef)) {
 	name := mf.GetName()
+	var bucket, sum, count string
+	switch mf.GetType() {
+	case dto.MetricType_SUMMARY:
+		sum, count = name+"_sum", name+"_count"
+	case dto.MetricType_HISTOGRAM:
+		bucket, sum, count = name+"_bucket", name+"_sum", name+"_count"
+	case dto.MetricType_GAUGE_HISTOGRAM:
+		bucket, sum, count = name+"_bucket", name+"_gsum", name+"_gcount"
+	}
 	for _, m := range mf.GetMetric() {
-		base := make([]*dto.LabelPair, 0, len(m.Label)+1)
-		for _, l := range m.Label {
-			if l.GetValue() != "" {
-				base = append(base, l)
-			}
-		}
-		with := func(n, v string) []*dto.LabelPair {
-			ls := append(append(make([]*dto.LabelPair, 0, len(base)+1), base...), pair(n, v))
-			slices.SortFunc(ls, func(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) })
-			return ls
-		}
-		slices.SortFunc(base, func(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) })
+		base := cleanLabels(m.Label)
 		switch mf.GetType() {
 		case dto.MetricType_SUMMARY:
 			for _, q := range m.GetSummary().GetQuantile() {
-				f(name, with("quantile", string(appendFloat(nil, q.GetQuantile()))))
+				f(seriesRef{name, base, "quantile", q.GetQuantile()})
 			}
-			f(name+"_sum", base)
-			f(name+"_count", base)
+			f(seriesRef{name: sum, base: base})
+			f(seriesRef{name: count, base: base})
 		case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
 			inf := false
 			for _, b := range m.GetHistogram().GetBucket() {
 				inf = math.IsInf(b.GetUpperBound(), +1)
-				f(name+"_bucket", with("le", string(appendFloat(nil, b.GetUpperBound()))))
+				f(seriesRef{bucket, base, "le", b.GetUpperBound()})
 			}
 			if !inf && len(m.GetHistogram().GetBucket()) > 0 {
-				f(name+"_bucket", with("le", "+Inf"))
+				f(seriesRef{bucket, base, "le", math.Inf(+1)})
 			}
-			sum, count := "_sum", "_count"
-			if mf.GetType() == dto.MetricType_GAUGE_HISTOGRAM {
-				sum, count = "_gsum", "_gcount"
-			}
-			f(name+sum, base)
-			f(name+count, base)
+			f(seriesRef{name: sum, base: base})
+			f(seriesRef{name: count, base: base})
 		default:
-			f(name, base)
+			f(seriesRef{name: name, base: base})
 		}
 	}
+}
+
+// cleanLabels is ls sorted and without empty values, copied only when it
+// is not so already (labelled's output is).
+func cleanLabels(ls []*dto.LabelPair) []*dto.LabelPair {
+	clean := true
+	for i, l := range ls {
+		if l.GetValue() == "" || (i > 0 && ls[i-1].GetName() >= l.GetName()) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return ls
+	}
+	out := make([]*dto.LabelPair, 0, len(ls))
+	for _, l := range ls {
+		if l.GetValue() != "" {
+			out = append(out, l)
+		}
+	}
+	slices.SortFunc(out, func(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) })
+	return out
 }
 
 // untimed is mf without the samples that carry their own timestamp: as
@@ -302,17 +366,8 @@ func untimed(mf *dto.MetricFamily) *dto.MetricFamily {
 // seriesCount is how many series mf writes (scrape_samples_scraped).
 func seriesCount(mf *dto.MetricFamily) int {
 	n := 0
-	eachSeries(mf, func(string, []*dto.LabelPair) { n++ })
+	eachSeries(mf, func(seriesRef) { n++ })
 	return n
-}
-
-func seriesKey(name string, ls []*dto.LabelPair) string {
-	var b strings.Builder
-	b.WriteString(name)
-	for _, l := range ls {
-		b.WriteString("\x00" + l.GetName() + "\x00" + strconv.Quote(l.GetValue()))
-	}
-	return b.String()
 }
 
 func pair(name, value string) *dto.LabelPair { return &dto.LabelPair{Name: &name, Value: &value} }
