@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -232,5 +233,25 @@ jobs:
 		if got := series(t, pg, "nightly")[`job_runs_total{status="Succeeded"}`]; got != strconv.Itoa(run) {
 			t.Errorf("after run %d the Pushgateway holds job_runs_total %q, want the running total %d", run, got, run)
 		}
+	}
+}
+
+// TestExecFIFOAtMetricsFile: a job that leaves a named pipe at
+// $METRICS_FILE (which a plain open would wait on forever) ends at once,
+// with the job's exit code and a message naming the pipe.
+func TestExecFIFOAtMetricsFile(t *testing.T) {
+	t.Parallel()
+	cmd, stdout, stderr := startMetricwrap(t, nil, nil, "exec", "--job", "piped", "--", "sh", "-c", `mkfifo "$METRICS_FILE"; exit 3`)
+	done := make(chan execRun, 1)
+	go func() { done <- waitMetricwrap(t, cmd, stdout, stderr) }()
+	select {
+	case r := <-done:
+		if r.code != 3 || !strings.Contains(r.stderr, "METRICS_FILE") || !strings.Contains(r.stderr, "named pipe") {
+			t.Errorf("exit %d, stderr %q; want the job's 3 and a message naming the pipe", r.code, r.stderr)
+		}
+	case <-time.After(30 * time.Second): // a watchdog: today's exec never returns
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatal("exec still waiting on the FIFO 30s after the job ended")
 	}
 }
