@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -205,14 +206,17 @@ func (c *execCmd) deliver(g *globals, cfg *config.Config, prepared *delivery.Pre
 			totalSinks = append(totalSinks, s)
 		}
 	}
-	var errs []error
+	// The two deliveries go in parallel, as the sinks of one do.
+	var incErr, totalErr error
+	var wg sync.WaitGroup
 	if len(incSinks) > 0 {
-		errs = append(errs, d.Deliver(ctx, &inc, incSinks...))
+		wg.Go(func() { incErr = d.Deliver(ctx, &inc, incSinks...) })
 	}
 	if len(totalSinks) > 0 {
-		errs = append(errs, d.Deliver(ctx, b, totalSinks...))
+		wg.Go(func() { totalErr = d.Deliver(ctx, b, totalSinks...) })
 	}
-	if err := errors.Join(errs...); err != nil {
+	wg.Wait()
+	if err := errors.Join(incErr, totalErr); err != nil {
 		fmt.Fprintf(g.stderr, "metricwrap: exec: job %s: delivery: %v\n", name, err)
 	}
 }
