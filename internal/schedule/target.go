@@ -10,14 +10,12 @@ import (
 	"github.com/metricwrap/metricwrap/internal/sink/remotewrite"
 )
 
-// envRemoteWrite is the env-only remote write sink's name (delivery's
-// EnvRemoteWrite; delivery depends on more than a scheduler should).
-const envRemoteWrite = "remote-write"
-
 // Targets returns Options.Target for cfg: a scheduled run
 // goes to a remote write sink as a Prometheus scrape would, with the
 // labels a Prometheus user would guess. job is the sink's job, else the
-// exporter's (its push job name, the exporter's name by default).
+// exporter's configured job, else its name (the scrape config's name, to
+// a Prometheus user; not a built-in's own push job name such as dummy's
+// DummyExporter).
 // instance is the exporter's instance, else schedule_params.target (the
 // multi-target pattern's relabelling), else a scrape exporter's
 // host:port, else this host's name and serve's port (listen, as
@@ -34,15 +32,16 @@ func Targets(cfg *config.Config, listen string) func(*exporter.Entry, map[string
 	}
 	hostInstance := net.JoinHostPort(host, port)
 	return func(e *exporter.Entry, params map[string]string, sinkName string) (remotewrite.Target, bool) {
-		sc, configured := cfg.Sinks[sinkName]
-		switch {
-		case configured && sc.Type != config.SinkRemoteWrite:
-			return remotewrite.Target{}, false
-		case !configured && sinkName != envRemoteWrite:
+		// A schedule's sinks are sinks of the config (config validation).
+		sc, ok := cfg.Sinks[sinkName]
+		if !ok || sc.Type != config.SinkRemoteWrite {
 			return remotewrite.Target{}, false
 		}
-		t := remotewrite.Target{Job: e.Job(), Instance: hostInstance}
+		t := remotewrite.Target{Job: e.Name(), Instance: hostInstance}
 		ec := cfg.Exporters[e.Name()]
+		if ec != nil && ec.Job != "" {
+			t.Job = ec.Job // as configured; a built-in's own push job name is not used
+		}
 		switch {
 		case ec != nil && ec.Instance != "":
 			t.Instance = ec.Instance
@@ -56,12 +55,10 @@ func Targets(cfg *config.Config, listen string) func(*exporter.Entry, map[string
 		if ec != nil {
 			t.HonorLabels = ec.HonorLabels
 		}
-		if configured {
-			if sc.Job != "" {
-				t.Job = sc.Job
-			}
-			t.HonorLabels = t.HonorLabels || sc.HonorLabels
+		if sc.Job != "" {
+			t.Job = sc.Job
 		}
+		t.HonorLabels = t.HonorLabels || sc.HonorLabels
 		return t, true
 	}
 }
