@@ -127,9 +127,9 @@ func TestCompatLikeOriginal(t *testing.T) {
 		noStdout []string // substrings that must not
 		stderr   []string
 	}{
-		{name: "row 1, 3: base class in lib/, its output reaches the terminal", stdin: tty,
+		{name: "row 1, 3, 9: base class in lib/, its output reaches the terminal, le as written", stdin: tty,
 			args:   []string{"--exporters.dir", dir, "--exporter", "net", "--target", "sw1"},
-			stdout: []string{"polling sw1", `net_up{target="sw1"} 1`, "net_debug 0"}, stderr: []string{"net: a warning"}},
+			stdout: []string{"polling sw1", `net_up{target="sw1"} 1`, "net_debug 0", `net_latency_seconds_bucket{le="1.0"} 1`}, stderr: []string{"net: a warning"}},
 		{name: "row 14: abbreviated flags", stdin: tty,
 			args:   []string{"--exporters.dir", dir, "--exp", "net", "--target=sw2", "--deb"},
 			stdout: []string{`net_up{target="sw2"} 1`, "net_debug 1"}},
@@ -243,6 +243,10 @@ func TestServeLikeOriginal(t *testing.T) {
 			}
 			samples, _ := flatten(parseFamilies(t, body))
 			wantSeries(t, "net", samples, map[string]float64{`net_up{target="sw1"}`: 1, `net_debug{}`: 0})
+			// Row 9: bucket bounds as prometheus_client wrote them.
+			if !strings.Contains(body, `net_latency_seconds_bucket{le="1.0"} 1`) {
+				t.Errorf("net: no le=\"1.0\" bucket as written:\n%s", body)
+			}
 
 			if code, body := get(t, s.url+"/metrics/net"); code != 500 {
 				t.Errorf("net without target: %d, want 500\n%s", code, body)
