@@ -65,9 +65,9 @@ type GlobalConfig struct {
 type DiscoveryConfig struct {
 	// OpenParams lets a discovered exporter take any query parameter whose
 	// name is a plain word, passed as --NAME=VALUE (the original tool's
-	// URLs). Nil means: only for Python modules of the original layout (a
-	// class derived from Exporter), whose URLs must keep working; true
-	// means every discovered exporter, false none.
+	// URLs). Nil means: only for Python files of the original layout
+	// (NAME.py, NAME/NAME.py), whose URLs must keep working; true means
+	// every discovered exporter, false none.
 	OpenParams *bool `yaml:"open_params,omitempty"`
 	// FollowSymlinks lets discovery run a symlink whose target lies outside
 	// the exporters directory; by default such an entry is skipped.
@@ -75,12 +75,12 @@ type DiscoveryConfig struct {
 }
 
 // OpenParamsFor says whether a discovered exporter gets open parameters;
-// class is true for a Python module of the original layout.
-func (d DiscoveryConfig) OpenParamsFor(class bool) bool {
+// python is true for a Python file of the original layout.
+func (d DiscoveryConfig) OpenParamsFor(python bool) bool {
 	if d.OpenParams != nil {
 		return *d.OpenParams
 	}
-	return class
+	return python
 }
 
 // SpoolConfig bounds the durable queue of undelivered pushes.
