@@ -108,6 +108,9 @@ func TestEveryFileParses(t *testing.T) {
 		t.Fatalf("found %d YAML and %d JSON files under deploy/; the walk is broken", len(yamls), len(jsons))
 	}
 	for _, p := range yamls {
+		if strings.Contains(p, string(filepath.Separator)+"templates"+string(filepath.Separator)) {
+			continue // Helm templates: YAML only once rendered (helm_test.go)
+		}
 		t.Run(p, func(t *testing.T) {
 			if len(yamlDocs(t, p)) == 0 {
 				t.Errorf("%s holds no YAML document", p)
@@ -618,6 +621,8 @@ func parseDockerfile(t *testing.T, path string) []dockerStage {
 	}
 	var stages []dockerStage
 	var cur strings.Builder
+	// The ARGs before the first FROM, which FROM lines may use.
+	globalArgs := map[string]string{}
 	flush := func() {
 		line := strings.TrimSpace(cur.String())
 		cur.Reset()
@@ -625,8 +630,14 @@ func parseDockerfile(t *testing.T, path string) []dockerStage {
 			return
 		}
 		fields := strings.Fields(line)
+		if len(stages) == 0 && strings.EqualFold(fields[0], "ARG") {
+			if k, v, ok := strings.Cut(fields[1], "="); ok {
+				globalArgs[k] = v
+			}
+			return
+		}
 		if strings.EqualFold(fields[0], "FROM") {
-			st := dockerStage{from: fields[1]}
+			st := dockerStage{from: os.Expand(fields[1], func(k string) string { return globalArgs[k] })}
 			if len(fields) == 4 && strings.EqualFold(fields[2], "AS") {
 				st.name = fields[3]
 			}
@@ -684,6 +695,32 @@ func TestDockerfile(t *testing.T) {
 	}
 	if !strings.Contains(static.from, "distroless/static") && static.from != "scratch" {
 		t.Errorf("static stage is FROM %s, want a distroless static or scratch base", static.from)
+	}
+	// Pinned bases: a rebuild gets the same image until someone refreshes
+	// the digest (the Dockerfile's comment says how).
+	digestRE := regexp.MustCompile(`^[^@\s]+:[^@\s]+@sha256:[0-9a-f]{64}$`)
+	for _, s := range []dockerStage{build, static} {
+		if !digestRE.MatchString(s.from) {
+			t.Errorf("stage %s is FROM %s: pin the tag by digest (IMAGE:TAG@sha256:...)", s.name, s.from)
+		}
+	}
+	data, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "imagetools inspect") {
+		t.Error("the Dockerfile does not say how to refresh its digests")
+	}
+	for _, s := range []dockerStage{python, static} {
+		labels := strings.Join(s.instructions("LABEL"), " ")
+		for _, want := range []string{"org.opencontainers.image.source=", "org.opencontainers.image.version=", "org.opencontainers.image.revision=", "org.opencontainers.image.title="} {
+			if !strings.Contains(labels, want) {
+				t.Errorf("stage %s has no %s label", s.name, want)
+			}
+		}
+	}
+	if hc := python.instructions("HEALTHCHECK"); len(hc) != 1 || !strings.Contains(hc[0], "/-/healthy") {
+		t.Errorf("python stage: HEALTHCHECK %v, want one probing /-/healthy", hc)
 	}
 	for _, s := range []dockerStage{python, static} {
 		users := s.instructions("USER")
