@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -159,12 +158,7 @@ func TestDashboardQueriesExposedMetrics(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "metricwrap")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/metricwrap")
-	build.Dir = testenv.RepoRoot(t)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := metricwrapBinary(t)
 	cfg := strings.NewReplacer(
 		"{{flag}}", filepath.Join(dir, "flaky-ran"),
 		"{{ok}}", fakeSink(t, http.StatusOK).URL,

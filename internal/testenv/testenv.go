@@ -106,6 +106,17 @@ func Promtool(t testing.TB) string {
 	return p
 }
 
+// Helm returns the path of helm (scripts/install-test-deps builds it into
+// .tools/bin).
+func Helm(t testing.TB) string {
+	t.Helper()
+	p := findBinary(t, "helm")
+	if p == "" {
+		missing(t, "helm", "run scripts/install-test-deps")
+	}
+	return p
+}
+
 // Minio returns the path of the MinIO server binary.
 func Minio(t testing.TB) string {
 	t.Helper()
