@@ -13,6 +13,7 @@ import (
 	"github.com/metricwrap/metricwrap/internal/delivery"
 	"github.com/metricwrap/metricwrap/internal/exporter"
 	"github.com/metricwrap/metricwrap/internal/exporter/python"
+	"github.com/metricwrap/metricwrap/internal/redact"
 	"github.com/metricwrap/metricwrap/internal/schedule"
 )
 
@@ -51,7 +52,7 @@ func (c *checkConfigCmd) execute(g *globals) int {
 	}
 	if len(problems) > 0 {
 		for _, p := range problems {
-			fmt.Fprintln(g.stderr, p)
+			fmt.Fprintln(g.stderr, redact.Text(p))
 		}
 		fmt.Fprintf(g.stderr, "%s: %d problem(s)\n", name, len(problems))
 		return 1

@@ -14,6 +14,7 @@ import (
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
 
+	"github.com/metricwrap/metricwrap/internal/redact"
 	"github.com/metricwrap/metricwrap/internal/runner"
 )
 
@@ -95,7 +96,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %v (try --help)\n", appName, err)
 		return 2
 	}
-	g.logger = promslog.New(&g.logConfig)
+	g.logger = slog.New(redact.Handler(promslog.New(&g.logConfig).Handler()))
 	for _, c := range cmds {
 		if c.selected(selected) {
 			return c.execute(g)

@@ -13,6 +13,7 @@ import (
 	"github.com/metricwrap/metricwrap/internal/exporter"
 	_ "github.com/metricwrap/metricwrap/internal/exporter/builtin" // every built-in registers itself
 	"github.com/metricwrap/metricwrap/internal/exporter/python"
+	"github.com/metricwrap/metricwrap/internal/redact"
 )
 
 //go:embed default.yml
@@ -51,12 +52,12 @@ func newLogger(w io.Writer, debug bool) *slog.Logger {
 	if debug {
 		_ = c.Level.Set("debug")
 	}
-	return promslog.New(c)
+	return slog.New(redact.Handler(promslog.New(c).Handler()))
 }
 
 // fail prints err for a person and returns the exit code.
 func fail(g *globals, code int, format string, args ...any) int {
-	fmt.Fprintf(g.stderr, "metricwrap: "+format+"\n", args...)
+	fmt.Fprintln(g.stderr, "metricwrap: "+redact.Text(fmt.Sprintf(format, args...)))
 	return code
 }
 

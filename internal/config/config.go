@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
+
+	"github.com/metricwrap/metricwrap/internal/redact"
 )
 
 // Config is the whole metricwrap.yml.
@@ -248,6 +249,36 @@ func (c *Config) validate(d *decoder) {
 		c.checkSinkRefs(d, join(p, "sinks"), c.Jobs[name].Sinks)
 	}
 	checkJobMetricConflicts(d, c.Jobs)
+	c.registerSecrets()
+}
+
+// secretEnv are the environment variables sinks read credentials from
+// without a ${VAR} in the file (SPEC 1 and 4.3).
+var secretEnv = []string{"DT_API_TOKEN", "AWS_SECRET_ACCESS_KEY", "CEPH_SECRET_KEY", "OTEL_EXPORTER_OTLP_HEADERS"}
+
+// registerSecrets tells package redact the credentials this config holds
+// or names: passwords, keys and tokens written in it, and the environment
+// variables sinks read tokens from.
+func (c *Config) registerSecrets() {
+	vals := []string{}
+	for _, name := range secretEnv {
+		vals = append(vals, os.Getenv(name))
+	}
+	for _, s := range c.Sinks {
+		vals = append(vals, string(s.SecretAccessKey), string(s.BearerToken))
+		if s.BasicAuth != nil {
+			vals = append(vals, string(s.BasicAuth.Password))
+		}
+		if s.TokenEnv != "" {
+			vals = append(vals, os.Getenv(s.TokenEnv))
+		}
+	}
+	for _, e := range c.Exporters {
+		for _, v := range e.Env {
+			vals = append(vals, v)
+		}
+	}
+	redact.Register(vals...)
 }
 
 func (c *Config) checkSinkRefs(d *decoder, path string, refs []string) {
@@ -391,13 +422,4 @@ func (c *Config) MarshalYAML() (any, error) {
 	return n.Content[0], nil
 }
 
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
-}
+func redactURL(s string) string { return redact.URL(s) }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/metricwrap/metricwrap/internal/redact"
 )
 
 // Error is one problem in a config file. It names the file, the line and the
@@ -37,7 +39,8 @@ func (e *Error) Error() string {
 		b.WriteString(": ")
 	}
 	b.WriteString(e.Msg)
-	return b.String()
+	// A message may quote a value, and the value may hold a secret.
+	return redact.Text(b.String())
 }
 
 // Errors is every problem found in one config, in file order. Loading goes

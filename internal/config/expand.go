@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/metricwrap/metricwrap/internal/redact"
 )
 
 var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -51,7 +53,8 @@ func (d *decoder) expandTree(n *yaml.Node, path string, lookup func(string) (str
 }
 
 // expand replaces ${NAME} and ${NAME:-default} with the environment's value
-// and $$ with $. A $ followed by anything else is kept, so regular
+// and $$ with $; each value taken from the environment is registered with
+// package redact. A $ followed by anything else is kept, so regular
 // expressions such as `[a-z]+$` need no escaping. An unset variable without
 // a default is an error: a missing token should fail at load time, not be
 // sent empty.
@@ -87,6 +90,9 @@ func expand(s string, lookup func(string) (string, bool)) (string, error) {
 		val, ok := lookup(name)
 		switch {
 		case ok:
+			// Whatever came from the environment may be a token: no
+			// message, log line or page shows it from now on.
+			redact.Register(val)
 			b.WriteString(val)
 		case hasDef:
 			b.WriteString(def)

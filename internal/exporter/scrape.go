@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/version"
 
 	"github.com/metricwrap/metricwrap/internal/exposition"
+	"github.com/metricwrap/metricwrap/internal/redact"
 )
 
 // scrapeAccept asks for the text formats the exposition parser reads,
@@ -32,6 +33,10 @@ type scrapeExporter struct {
 	maxBytes  int64
 	client    *http.Client
 }
+
+// shown is the URL as errors quote it: a failure's body reaches any
+// client, so the password and query values (a ?token=...) are hidden.
+func (e *scrapeExporter) shown() string { return redact.URL(e.url.String()) }
 
 func (e *scrapeExporter) Name() string   { return e.name }
 func (e *scrapeExporter) Kind() string   { return KindScrape }
@@ -62,31 +67,35 @@ func (e *scrapeExporter) Run(ctx context.Context, req *Request) (*Result, error)
 		hreq.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", fmt.Sprintf("%.3f", time.Until(d).Seconds()))
 	}
 	resp, err := e.client.Do(hreq)
+	if uerr, ok := errors.AsType[*url.Error](err); ok {
+		// Its message repeats the URL, query token and all.
+		err = uerr.Err
+	}
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return res, fmt.Errorf("%w: scraping %s: %w", ErrTimeout, e.url.Redacted(), ctx.Err())
+			return res, fmt.Errorf("%w: scraping %s: %w", ErrTimeout, e.shown(), ctx.Err())
 		}
-		return res, fmt.Errorf("%w: scraping %s: %w", ErrFailed, e.url.Redacted(), err)
+		return res, fmt.Errorf("%w: scraping %s: %w", ErrFailed, e.shown(), err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, e.maxBytes+1))
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return res, fmt.Errorf("%w: reading %s: %w", ErrTimeout, e.url.Redacted(), ctx.Err())
+			return res, fmt.Errorf("%w: reading %s: %w", ErrTimeout, e.shown(), ctx.Err())
 		}
-		return res, fmt.Errorf("%w: reading %s: %w", ErrFailed, e.url.Redacted(), err)
+		return res, fmt.Errorf("%w: reading %s: %w", ErrFailed, e.shown(), err)
 	}
 	if int64(len(body)) > e.maxBytes {
-		return res, fmt.Errorf("%w: %s answered more than %d bytes", ErrOutputTooLarge, e.url.Redacted(), e.maxBytes)
+		return res, fmt.Errorf("%w: %s answered more than %d bytes", ErrOutputTooLarge, e.shown(), e.maxBytes)
 	}
 	res.Raw = body
 	if resp.StatusCode != http.StatusOK {
-		return res, fmt.Errorf("%w: %s answered %s", ErrFailed, e.url.Redacted(), resp.Status)
+		return res, fmt.Errorf("%w: %s answered %s", ErrFailed, e.shown(), resp.Status)
 	}
 	fams, err := exposition.Parse(body, exposition.DetectContentType(resp.Header.Get("Content-Type"), body))
 	if err != nil {
 		return res, fmt.Errorf("%w: %w", ErrInvalidOutput, err)
 	}
 	res.Families = fams
-	return res, requireMetrics(fams, e.url.Redacted()+" answered no metric")
+	return res, requireMetrics(fams, e.shown()+" answered no metric")
 }

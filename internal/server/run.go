@@ -18,6 +18,7 @@ import (
 
 	"github.com/metricwrap/metricwrap/internal/exporter"
 	"github.com/metricwrap/metricwrap/internal/exposition"
+	"github.com/metricwrap/metricwrap/internal/redact"
 )
 
 // minRunTimeout keeps a tiny or bogus scrape-timeout header from giving a
@@ -307,7 +308,7 @@ func (s *Server) reason(o outcome) string {
 // shortReason is the plain-text body of a failed run: the error's first
 // line, bounded, so a chatty exporter cannot fill the response.
 func shortReason(err error) string {
-	msg := err.Error()
+	msg := redact.Error(err)
 	if i := strings.IndexByte(msg, '\n'); i >= 0 {
 		msg = msg[:i]
 	}
@@ -385,14 +386,14 @@ func (s *Server) writeDebug(w http.ResponseWriter, o outcome) {
 	status := http.StatusOK
 	if o.res != nil {
 		b.ReturnCode = o.res.ExitCode
-		b.Stdout = string(o.res.Stdout)
-		b.Stderr = string(o.res.Stderr)
+		b.Stdout = redact.Text(string(o.res.Stdout))
+		b.Stderr = redact.Text(string(o.res.Stderr))
 		b.MetricsFilename = o.res.MetricsFilename
-		b.Metrics = string(o.res.Raw)
+		b.Metrics = redact.Text(string(o.res.Raw))
 		b.DurationSeconds = o.res.Duration.Seconds()
 	}
 	if o.err != nil {
-		msg := o.err.Error()
+		msg := redact.Error(o.err)
 		b.Error = &msg
 		status = statusFor(o.err)
 	}

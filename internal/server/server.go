@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/metricwrap/metricwrap/internal/exporter"
+	"github.com/metricwrap/metricwrap/internal/redact"
 )
 
 // Options configure a Server. Zero values are usable defaults.
@@ -208,7 +209,7 @@ func (s *Server) lifecycle(next http.Handler) http.Handler {
 
 func (s *Server) handleReload(w http.ResponseWriter, _ *http.Request) {
 	if err := s.Reload(); err != nil {
-		http.Error(w, "reload failed: "+err.Error(), http.StatusInternalServerError)
+		http.Error(w, "reload failed: "+redact.Error(err), http.StatusInternalServerError)
 		return
 	}
 	fmt.Fprintln(w, "Reloaded")
