@@ -101,7 +101,14 @@ func (s *Scrapes) Families(dest, source string, t Target, r Run) []*dto.MetricFa
 		gaugeFamily(seriesDuration, "How long the scheduled run took.", t, r.Duration.Seconds()),
 		gaugeFamily(seriesSamples, "Samples the scheduled run produced.", t, float64(samples)),
 	)
-	now := &memo{series: map[string]seriesRef{}}
+	key := scrapeKey{dest, source}
+	s.mu.Lock()
+	hint := 0
+	if prev := s.last[key]; prev != nil {
+		hint = len(prev.series) // a run is usually the size of the last one
+	}
+	s.mu.Unlock()
+	now := &memo{series: make(map[string]seriesRef, hint)}
 	var buf []byte
 	for _, mf := range out {
 		eachSeries(untimed(mf), func(r seriesRef) {
@@ -109,7 +116,6 @@ func (s *Scrapes) Families(dest, source string, t Target, r Run) []*dto.MetricFa
 			now.series[string(buf)] = r
 		})
 	}
-	key := scrapeKey{dest, source}
 	s.mu.Lock()
 	prev := s.last[key]
 	s.last[key] = now
