@@ -53,6 +53,30 @@ const maxBody = 512
 // 5xx. header may be nil; its Retry-After (seconds or an HTTP date) is kept
 // on every refusal that carries it.
 func Answer(sinkName string, status int, header http.Header, body []byte) error {
+	return answer(sinkName, status, header, body, func(status int) bool {
+		switch status {
+		case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests:
+			return true
+		}
+		return status >= 500
+	})
+}
+
+// AnswerOTLP classifies an answer by the OTLP/HTTP specification's rule,
+// which is narrower than Answer's: only 429, 502, 503 and 504 are
+// retryable (honouring Retry-After); every other 3xx, 4xx and 5xx is
+// permanent, as the specification forbids retrying them.
+func AnswerOTLP(sinkName string, status int, header http.Header, body []byte) error {
+	return answer(sinkName, status, header, body, func(status int) bool {
+		switch status {
+		case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return true
+		}
+		return false
+	})
+}
+
+func answer(sinkName string, status int, header http.Header, body []byte, retryable func(int) bool) error {
 	if status >= 200 && status < 300 {
 		return nil
 	}
@@ -60,11 +84,7 @@ func Answer(sinkName string, status int, header http.Header, body []byte) error 
 	if header != nil {
 		r.After = ParseRetryAfter(header.Get("Retry-After"), time.Now())
 	}
-	switch status {
-	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests:
-	default:
-		r.permanent = status < 500
-	}
+	r.permanent = !retryable(status)
 	return r
 }
 

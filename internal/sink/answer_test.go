@@ -36,6 +36,25 @@ func TestAnswer(t *testing.T) {
 	}
 }
 
+func TestAnswerOTLP(t *testing.T) {
+	h := http.Header{"Retry-After": []string{"3"}}
+	for status, retryable := range map[int]bool{
+		400: false, 401: false, 403: false, 404: false, 408: false, 413: false, 500: false, 501: false,
+		429: true, 502: true, 503: true, 504: true,
+	} {
+		err := sink.AnswerOTLP("s", status, h, nil)
+		if err == nil || sink.IsPermanent(err) == retryable {
+			t.Errorf("AnswerOTLP(%d) = %v, permanent %t; want retryable %t", status, err, sink.IsPermanent(err), retryable)
+		}
+		if got := sink.RetryAfter(err); got != 3*time.Second {
+			t.Errorf("AnswerOTLP(%d): Retry-After %s, want 3s", status, got)
+		}
+	}
+	if err := sink.AnswerOTLP("s", 200, h, nil); err != nil {
+		t.Errorf("AnswerOTLP(200) = %v", err)
+	}
+}
+
 func TestParseRetryAfter(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	for in, want := range map[string]time.Duration{
