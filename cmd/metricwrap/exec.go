@@ -66,7 +66,7 @@ type execCmd struct {
 func (c *execCmd) register(app *kingpin.Application, _ *globals) {
 	c.cmd = app.Command("exec", execHelp)
 	c.cmd.Flag("job", "Job name: the jobs.NAME entry of the config, {{job.name}}, and the Pushgateway job (default: CMD's base name).").StringVar(&c.job)
-	c.cmd.Flag("push", "Push to this sink: a sink of the config, or pushgateway, dynatrace, s3, remote-write from the environment (repeatable); added to jobs.NAME.sinks.").StringsVar(&c.push)
+	c.cmd.Flag("push", "Push to this sink: a sink of the config, or pushgateway, dynatrace, s3, remote-write, otlp from the environment (repeatable); added to jobs.NAME.sinks.").StringsVar(&c.push)
 	c.cmd.Flag("prefix", "Prefix every metric name as PREFIX_NAME, e.g. keptn_infracost (default: jobs.NAME.prefix).").StringVar(&c.prefix)
 	c.cmd.Flag("metric-file", "Set METRICS_FILE to this file and read it after CMD (default: a fresh file in a private directory, removed after).").StringVar(&c.metricFile)
 	c.cmd.Flag("pushgateway-address", "Pushgateway for --push pushgateway (default $PUSHGATEWAY_URL).").StringVar(&c.pushgatewayAddr)

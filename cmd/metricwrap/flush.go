@@ -23,7 +23,7 @@ type flushCmd struct {
 
 func (c *flushCmd) register(app *kingpin.Application, _ *globals) {
 	c.cmd = app.Command("flush", "Deliver what the spool holds, in order, and exit (non-zero when something is left).")
-	c.cmd.Flag("push", "Also flush this env-only sink: pushgateway, dynatrace, s3, remote-write (repeatable).").StringsVar(&c.push)
+	c.cmd.Flag("push", "Also flush this env-only sink: pushgateway, dynatrace, s3, remote-write, otlp (repeatable).").StringsVar(&c.push)
 	c.cmd.Flag("pushgateway-address", "Pushgateway for --push pushgateway (default $PUSHGATEWAY_URL).").StringVar(&c.pushgatewayAddr)
 	c.cmd.Flag("timeout", "Give up after this long.").Default("5m").DurationVar(&c.timeout)
 }

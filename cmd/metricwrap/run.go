@@ -51,7 +51,7 @@ func (c *runCmd) register(app *kingpin.Application, _ *globals) {
 	c.cmd.Flag("no-print", "Do not print the metrics on stdout.").BoolVar(&c.noPrint)
 	c.cmd.Flag("debug", "Debug mode, passed to Python exporters.").BoolVar(&c.debug)
 	c.cmd.Flag("output-filename", "Also write the metrics to this file.").StringVar(&c.outputFile)
-	c.cmd.Flag("push", "Push to this sink: a sink of the config, or pushgateway, dynatrace, s3, remote-write from the environment (repeatable).").StringsVar(&c.push)
+	c.cmd.Flag("push", "Push to this sink: a sink of the config, or pushgateway, dynatrace, s3, remote-write, otlp from the environment (repeatable).").StringsVar(&c.push)
 	c.cmd.Flag("pushgateway-address", "Pushgateway for --push pushgateway (default $PUSHGATEWAY_URL).").StringVar(&c.pushgatewayAddr)
 	c.cmd.Flag("timeout", "Bound on the run (default: the exporter's timeout).").DurationVar(&c.timeout)
 }

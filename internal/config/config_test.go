@@ -264,6 +264,10 @@ sinks:
     bucket: b
     access_key_id: AKID
     secret_access_key: sak-666
+  collector:
+    type: otlp
+    url: http://localhost:4318/v1/metrics
+    headers: {Authorization: "Api-Token tok-hdr-777"}
 `
 
 func TestSecretsNeverPrinted(t *testing.T) {
@@ -276,7 +280,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, out := range map[string]string{"String": c.String(), "yaml.Marshal": string(viaYAML)} {
-		for _, s := range []string{"111", "222", "333", "444", "555", "666"} {
+		for _, s := range []string{"111", "222", "333", "444", "555", "666", "777"} {
 			if strings.Contains(out, s) {
 				t.Errorf("%s prints secret %s:\n%s", name, s, out)
 			}

@@ -17,6 +17,7 @@ const (
 	SinkDynatrace   = "dynatrace"
 	SinkS3          = "s3"
 	SinkRemoteWrite = "remote_write"
+	SinkOTLP        = "otlp"
 )
 
 // SinkConfig is one entry of `sinks:`. It is flat: which keys are valid
@@ -66,6 +67,12 @@ type SinkConfig struct {
 	// labels on scheduled runs, for every exporter sent to this sink.
 	HonorLabels bool `yaml:"honor_labels,omitempty"`
 
+	// OTLP: url is the full metrics URL (.../v1/metrics); headers may
+	// hold tokens, so they print hidden.
+	Headers     map[string]config.Secret `yaml:"headers,omitempty"`
+	Temporality string                   `yaml:"temporality,omitempty"`
+	Compression string                   `yaml:"compression,omitempty"`
+
 	// All types.
 	Timeout model.Duration `yaml:"timeout,omitempty"`
 	// RetryFor is how long a failed delivery is retried before it goes to
@@ -93,6 +100,7 @@ var sinkKeys = map[string][]string{
 	SinkS3: {"endpoint", "bucket", "prefix", "region", "access_key_id", "secret_access_key",
 		"secret_access_key_file", "insecure"},
 	SinkRemoteWrite: {"url", "basic_auth", "bearer_token", "bearer_token_file", "tls_config", "batch_size", "job", "honor_labels"},
+	SinkOTLP:        {"url", "headers", "temporality", "compression", "tls_config"},
 }
 
 // UnmarshalYAML decodes and validates one sink on its own.
@@ -108,10 +116,10 @@ func (s *SinkConfig) decodeNode(d *decoder, n *yaml.Node, path string) {
 	allowed, ok := sinkKeys[s.Type]
 	switch {
 	case s.Type == "":
-		d.errorf(path, "type is required (pushgateway, dynatrace, s3 or remote_write)")
+		d.errorf(path, "type is required (pushgateway, dynatrace, s3, remote_write or otlp)")
 		return
 	case !ok:
-		d.errorf(join(path, "type"), "unknown sink type %q (want pushgateway, dynatrace, s3 or remote_write)", s.Type)
+		d.errorf(join(path, "type"), "unknown sink type %q (want pushgateway, dynatrace, s3, remote_write or otlp)", s.Type)
 		return
 	}
 	for _, key := range d.keys[path] {
@@ -164,6 +172,18 @@ func (s *SinkConfig) decodeNode(d *decoder, n *yaml.Node, path string) {
 			if d.has(join(path, a)) && d.has(join(path, "basic_auth")) {
 				d.errorf(join(path, a), "basic_auth and %s exclude each other", a)
 			}
+		}
+	case SinkOTLP:
+		requireURL(d, path, "url", s.URL)
+		if s.Temporality == "" {
+			s.Temporality = "cumulative"
+		} else if s.Temporality != "cumulative" && s.Temporality != "delta" {
+			d.errorf(join(path, "temporality"), "invalid temporality %q (want cumulative, or delta for receivers such as Dynatrace)", s.Temporality)
+		}
+		if s.Compression == "" {
+			s.Compression = "gzip"
+		} else if s.Compression != "gzip" && s.Compression != "none" {
+			d.errorf(join(path, "compression"), "invalid compression %q (want gzip or none)", s.Compression)
 		}
 	}
 	if a := s.BasicAuth; a != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/metricwrap/metricwrap/internal/config"
 	"github.com/metricwrap/metricwrap/internal/sink"
 	"github.com/metricwrap/metricwrap/internal/sink/dynatrace"
+	"github.com/metricwrap/metricwrap/internal/sink/otlp"
 	"github.com/metricwrap/metricwrap/internal/sink/pushgateway"
 	"github.com/metricwrap/metricwrap/internal/sink/remotewrite"
 	"github.com/metricwrap/metricwrap/internal/sink/s3"
@@ -26,6 +27,7 @@ const (
 	EnvDynatrace   = "dynatrace"
 	EnvS3          = "s3"
 	EnvRemoteWrite = "remote-write"
+	EnvOTLP        = "otlp"
 )
 
 // Env-only sinks take the defaults of a configured sink, defined once in
@@ -106,6 +108,19 @@ func fromConfig(name string, sc *config.SinkConfig, o Options) (sink.Sink, error
 			return nil, err
 		}
 		return remotewrite.New(ro)
+	case config.SinkOTLP:
+		oo := otlp.Options{
+			Name: name, URL: sc.URL, Temporality: otlp.Temporality(sc.Temporality), Compression: sc.Compression,
+			TLS: tlsConfig, Timeout: timeout, Logger: o.Logger,
+			StateFile: filepath.Join(stateDir(o.Config), "otlp-"+safeFile(name)+".json"),
+		}
+		if len(sc.Headers) > 0 {
+			oo.Headers = map[string]string{}
+			for k, v := range sc.Headers {
+				oo.Headers[k] = string(v)
+			}
+		}
+		return otlp.New(oo)
 	}
 	return nil, fmt.Errorf("unknown sink type %q", sc.Type)
 }
@@ -155,9 +170,23 @@ func fromEnv(name string, o Options) (sink.Sink, error) {
 			Username: getenv("REMOTE_WRITE_USERNAME"), Password: getenv("REMOTE_WRITE_PASSWORD"),
 			BearerToken: getenv("REMOTE_WRITE_BEARER_TOKEN"),
 		})
+	case EnvOTLP:
+		oo, et, err := otlp.OptionsFromEnv(getenv)
+		if err != nil {
+			return nil, err
+		}
+		if oo.TLS, err = tlsFor(promconfig.TLSConfig{CAFile: et.CAFile, CertFile: et.CertFile, KeyFile: et.KeyFile}); err != nil {
+			return nil, err
+		}
+		if oo.Timeout == 0 {
+			oo.Timeout = defaultTimeout
+		}
+		oo.Name, oo.Logger = name, o.Logger
+		oo.StateFile = filepath.Join(stateDir(o.Config), "otlp-"+name+".json")
+		return otlp.New(oo)
 	}
-	return nil, fmt.Errorf("not defined in the config, and not one of the env-only sinks %s, %s, %s, %s",
-		EnvPushgateway, EnvDynatrace, EnvS3, EnvRemoteWrite)
+	return nil, fmt.Errorf("not defined in the config, and not one of the env-only sinks %s, %s, %s, %s, %s",
+		EnvPushgateway, EnvDynatrace, EnvS3, EnvRemoteWrite, EnvOTLP)
 }
 
 // tenantURL turns DT_TENANT (https://abc12345.live.dynatrace.com, or the

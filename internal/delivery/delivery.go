@@ -198,7 +198,7 @@ func otherQueues(o Options, names []string) []sink.Queue {
 	for n := range o.Config.Sinks {
 		candidates = append(candidates, n)
 	}
-	candidates = append(candidates, EnvPushgateway, EnvDynatrace, EnvS3, EnvRemoteWrite)
+	candidates = append(candidates, EnvPushgateway, EnvDynatrace, EnvS3, EnvRemoteWrite, EnvOTLP)
 	quiet := o
 	quiet.Logger = slog.New(slog.DiscardHandler)
 	var qs []sink.Queue

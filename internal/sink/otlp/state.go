@@ -1,0 +1,279 @@
+package otlp
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// state is what one sink remembers per series, beside the spool: the last
+// values and time it saw (the baseline of the next delta) and the start of
+// the series' cumulative run; and, in delta mode, the points of batches
+// not yet delivered.
+//
+// The rule is the Dynatrace sink's: a batch's deltas are computed once, the
+// first time the sink sees its ID, against the batches seen before it; the
+// baselines advance right then, and the points are pinned to the batch ID
+// until the batch is delivered (or failed permanently). A retried or
+// spooled batch, even after a restart, sends exactly its pinned points again
+// and skips the requests a previous attempt already got accepted; the next
+// batch's deltas start where this one's ended. Done batches are kept
+// (without points) until pendingTTL, so a redelivery after a crash between
+// delivery and the spool's bookkeeping sends nothing.
+type state struct {
+	Version int                 `json:"version"`
+	Series  map[string]*series  `json:"series"`
+	Pending map[string]*pending `json:"pending,omitempty"`
+}
+
+// series is the last sighting of one counter, histogram or summary series.
+// Vals are the cumulative values: [value] for a counter; [count, sum,
+// bucket counts...] (cumulative, one per bound) for a histogram.
+type series struct {
+	// Start is when the series' current cumulative run began, in Unix
+	// nanoseconds (its created timestamp, its first sighting, or the
+	// sighting before a reset).
+	Start  int64     `json:"start"`
+	Time   int64     `json:"time"`
+	Vals   []float64 `json:"vals"`
+	Bounds []float64 `json:"bounds,omitempty"`
+}
+
+// pending is one delta batch seen: its pinned points and how many of its
+// requests were already answered.
+type pending struct {
+	Created time.Time         `json:"created"`
+	Sent    int               `json:"sent,omitempty"`
+	Done    bool              `json:"done,omitempty"`
+	Points  map[string]*point `json:"points,omitempty"`
+}
+
+// point is one pinned delta: its start time and the increase of each value
+// (per bucket, not cumulative, for a histogram; the last is +Inf's).
+type point struct {
+	Start int64     `json:"start"`
+	Vals  []float64 `json:"vals"`
+}
+
+// pendingTTL bounds how long a batch's deltas are kept for redelivery; it
+// matches the spool's default max_age.
+const pendingTTL = 72 * time.Hour
+
+// seriesTTL forgets series not seen for this long, so the state of
+// exporters long gone does not grow forever.
+const seriesTTL = 7 * 24 * time.Hour
+
+func newState() *state {
+	return &state{Version: 1, Series: map[string]*series{}, Pending: map[string]*pending{}}
+}
+
+// stateParseError is a state file that exists but cannot be read as ours:
+// an operator must look at it, so the sink refuses to start.
+type stateParseError struct{ err error }
+
+func (e *stateParseError) Error() string { return e.err.Error() }
+func (e *stateParseError) Unwrap() error { return e.err }
+
+// loadState reads path; a missing file is an empty state.
+func loadState(path string) (*state, error) {
+	st := newState()
+	if path == "" {
+		return st, nil
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read series state: %w", err)
+	}
+	if err := json.Unmarshal(data, st); err != nil {
+		return nil, &stateParseError{fmt.Errorf("parse series state %s (delete it to start over): %w", path, err)}
+	}
+	if st.Series == nil {
+		st.Series = map[string]*series{}
+	}
+	if st.Pending == nil {
+		st.Pending = map[string]*pending{}
+	}
+	return st, nil
+}
+
+// save writes the state atomically: temp file, fsync, rename, fsync dir.
+func (st *state) save(path string) error {
+	if path == "" {
+		return nil
+	}
+	data, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("encode series state: %w", err)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("create series state dir: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write series state: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write series state: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("sync series state: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write series state: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("replace series state: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync() // best effort: not every filesystem syncs directories
+		d.Close()
+	}
+	return nil
+}
+
+// expire forgets pinned batches and series older than their TTLs.
+func (st *state) expire(now time.Time) {
+	for id, p := range st.Pending {
+		if now.Sub(p.Created) > pendingTTL {
+			delete(st.Pending, id)
+		}
+	}
+	cutoff := now.Add(-seriesTTL).UnixNano()
+	for k, s := range st.Series {
+		if s.Time < cutoff {
+			delete(st.Series, k)
+		}
+	}
+}
+
+// tracker turns a series' cumulative values into what is sent. The
+// converter asks it once per series and batch.
+type tracker interface {
+	// delta returns the increase since the previous sighting and its
+	// start; ok is false when there is nothing to compare with (the first
+	// sighting), and then nothing is sent for the series. hist says vals
+	// are [count, sum, cumulative buckets...] with bounds; the returned
+	// bucket values are per bucket with +Inf's last.
+	delta(key string, vals, bounds []float64, hist bool, t, created int64) (p *point, ok bool)
+	// start returns the start of the series' cumulative run.
+	start(key string, vals, bounds []float64, t, created int64) int64
+}
+
+// advance is the tracker of a batch seen for the first time: it moves the
+// baselines on and pins the deltas.
+type advance struct {
+	st     *state
+	points map[string]*point
+}
+
+func (a *advance) delta(key string, vals, bounds []float64, hist bool, t, created int64) (*point, bool) {
+	prev := a.st.Series[key]
+	a.observe(key, vals, bounds, t, created)
+	if prev == nil {
+		return nil, false // first sighting: nothing to compare with
+	}
+	p := &point{Start: prev.Time, Vals: make([]float64, len(vals))}
+	if isReset(prev, vals, bounds) {
+		// Everything counted since the reset is new: the whole value, over
+		// the time since the created timestamp when the exporter gave one.
+		copy(p.Vals, vals)
+		if created > prev.Time && created < t {
+			p.Start = created
+		}
+	} else {
+		for i := range vals {
+			p.Vals[i] = vals[i] - prev.Vals[i]
+		}
+	}
+	if hist {
+		p.Vals = perBucket(p.Vals)
+	}
+	a.points[key] = p
+	return p, true
+}
+
+func (a *advance) start(key string, vals, bounds []float64, t, created int64) int64 {
+	return a.observe(key, vals, bounds, t, created).Start
+}
+
+// observe records a sighting and keeps the start of the series' run: the
+// created timestamp when given, else the first sighting, else, after a
+// reset, the sighting before it (the reset happened after that).
+func (a *advance) observe(key string, vals, bounds []float64, t, created int64) *series {
+	prev := a.st.Series[key]
+	s := &series{Time: t, Vals: append([]float64(nil), vals...), Bounds: append([]float64(nil), bounds...)}
+	switch {
+	case created > 0 && created <= t:
+		s.Start = created
+	case prev == nil:
+		s.Start = t
+	case isReset(prev, vals, bounds):
+		s.Start = prev.Time
+	default:
+		s.Start = prev.Start
+	}
+	a.st.Series[key] = s
+	return s
+}
+
+// isReset reports whether vals cannot follow prev: a count or bucket went
+// down, or the buckets changed. A histogram's sum may go down (negative
+// observations), so only its count and buckets decide.
+func isReset(prev *series, vals, bounds []float64) bool {
+	if len(prev.Vals) != len(vals) || len(prev.Bounds) != len(bounds) {
+		return true
+	}
+	for i, b := range bounds {
+		if prev.Bounds[i] != b {
+			return true
+		}
+	}
+	for i, v := range vals {
+		if len(vals) > 1 && i == 1 {
+			continue // a histogram's or summary's sum
+		}
+		if v < prev.Vals[i] {
+			return true
+		}
+	}
+	return false
+}
+
+// perBucket turns [count, sum, cumulative buckets...] into [count, sum,
+// per-bucket counts..., +Inf's count].
+func perBucket(vals []float64) []float64 {
+	out := []float64{vals[0], vals[1]}
+	prev := 0.0
+	for _, c := range vals[2:] {
+		out = append(out, c-prev)
+		prev = c
+	}
+	return append(out, vals[0]-prev)
+}
+
+// pinned is the tracker of a redelivered batch.
+type pinned map[string]*point
+
+func (p pinned) delta(key string, _, _ []float64, _ bool, _, _ int64) (*point, bool) {
+	pt, ok := p[key]
+	return pt, ok
+}
+
+func (p pinned) start(_ string, _, _ []float64, t, created int64) int64 {
+	// Only delta batches are pinned; a cumulative start is never asked.
+	if created > 0 {
+		return created
+	}
+	return t
+}
