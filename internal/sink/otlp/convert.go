@@ -236,14 +236,13 @@ func (c *converter) histogram(out *metricspb.Metric, mf *dto.MetricFamily) *metr
 		s := c.sample(mf.GetName(), m, h.GetCreatedTimestamp())
 		vals, bounds := histogramVals(h)
 		var start int64
-		switch {
-		case c.temporality == Delta:
+		if c.temporality == Delta {
 			p, ok := c.track.delta(s.key, vals, bounds, true, s.t, s.created)
 			if !ok {
 				continue
 			}
 			start, vals = p.Start, p.Vals
-		default:
+		} else {
 			start = c.track.start(s.key, vals, bounds, s.t, s.created)
 			vals = perBucket(vals)
 		}

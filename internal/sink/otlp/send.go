@@ -169,8 +169,8 @@ func field(msg []byte, num protowire.Number, typ protowire.Type) (val []byte, ok
 		}
 		msg = msg[l:]
 		var size int
-		switch {
-		case t == protowire.BytesType:
+		switch t {
+		case protowire.BytesType:
 			v, m := protowire.ConsumeBytes(msg)
 			if m < 0 {
 				return nil, false
@@ -179,7 +179,7 @@ func field(msg []byte, num protowire.Number, typ protowire.Type) (val []byte, ok
 				val, ok = v, true
 			}
 			size = m
-		case t == protowire.VarintType:
+		case protowire.VarintType:
 			_, m := protowire.ConsumeVarint(msg)
 			if m < 0 {
 				return nil, false
