@@ -173,6 +173,10 @@ func once(ctx context.Context, e *exporter.Entry, params map[string]string, d De
 	} else {
 		count(o, name, "success")
 	}
+	// Each sink's delivery goes on its own, so a slow one (retrying for
+	// its retry_for) holds up no other.
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	var plain []string
 	for _, sinkName := range e.Sinks {
 		t, ok := target(o, e, params, sinkName)
@@ -183,15 +187,17 @@ func once(ctx context.Context, e *exporter.Entry, params map[string]string, d De
 		fams := o.Scrapes.Families(sinkName, remotewrite.Source(name, params), t,
 			remotewrite.Run{Families: res.Families, Failed: err != nil, Duration: res.Duration})
 		b := &batch.Batch{
-			ID: RunID(res.Start), Exporter: name, Job: e.Job(), Params: params, Labels: o.Labels,
+			ID: RunID(res.Start), Exporter: name, Job: res.JobOr(e.Job()), Params: params, Labels: o.Labels,
 			Families: fams, Start: res.Start, Duration: res.Duration, ExitCode: res.ExitCode,
 		}
 		if err != nil {
 			b.Error = err.Error()
 		}
-		if derr := d.Deliver(ctx, b, sinkName); derr != nil {
-			o.Logger.Warn("scheduled run not delivered", "exporter", name, "sink", sinkName, "err", derr)
-		}
+		wg.Go(func() {
+			if derr := d.Deliver(ctx, b, sinkName); derr != nil {
+				o.Logger.Warn("scheduled run not delivered", "exporter", name, "sink", sinkName, "err", derr)
+			}
+		})
 	}
 	if err != nil || len(plain) == 0 {
 		return
