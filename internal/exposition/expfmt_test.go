@@ -80,6 +80,8 @@ func knownDifference(data []byte, ours error) string {
 	for _, k := range []struct{ frag, reason string }{
 		{"holds a control character", "control characters in label values"},
 		{"HELP of", "HELP in UTF-8"},
+		{`duplicate label name "quantile"`, "le or quantile twice"},
+		{`duplicate label name "le"`, "le or quantile twice"},
 		{"the lines of one family must be together", "families in one piece"},
 		{"after its samples", "metadata before samples"},
 		{"duplicate series", "repeated series"},
