@@ -212,7 +212,16 @@ func (p *parser) validValue(s string) bool {
 // hexadecimal numbers and digit separators (1_2), which neither allows;
 // OpenMetrics also takes numbers too large for a float64 as infinite.
 func (p *parser) value(s string) (float64, error) {
-	if s == "" || strings.ContainsAny(s, "_xXpP") {
+	if v, ok := smallInt(s); ok {
+		return v, nil
+	}
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '_', 'x', 'X', 'p', 'P':
+			return 0, strconv.ErrSyntax
+		}
+	}
+	if s == "" {
 		return 0, strconv.ErrSyntax
 	}
 	v, err := strconv.ParseFloat(s, 64)
@@ -220,6 +229,31 @@ func (p *parser) value(s string) (float64, error) {
 		err = nil
 	}
 	return v, err
+}
+
+// smallInt reads the most common value, a plain integer of up to 15
+// digits, exactly as ParseFloat would and much faster.
+func smallInt(s string) (float64, bool) {
+	neg := false
+	if len(s) > 0 && s[0] == '-' {
+		neg, s = true, s[1:]
+	}
+	if len(s) == 0 || len(s) > 15 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	v := float64(n)
+	if neg {
+		v = -v
+	}
+	return v, true
 }
 
 // timestamp reads a sample timestamp into milliseconds: integer

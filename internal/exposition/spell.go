@@ -79,6 +79,15 @@ func appendCanonical(b []byte, v float64, om bool, k numberKind) []byte {
 		}
 		return append(b, '0')
 	}
+	if v == math.Trunc(v) && v > -1e6 && v < 1e6 {
+		// What %g writes for an integer below its exponent threshold,
+		// at a fraction of AppendFloat's cost.
+		b = strconv.AppendInt(b, int64(v), 10)
+		if om {
+			b = append(b, ".0"...)
+		}
+		return b
+	}
 	start := len(b)
 	b = strconv.AppendFloat(b, v, 'g', -1, 64)
 	if om {
@@ -98,8 +107,13 @@ func (p *parser) note(f *family, metric int, slot int32, s string, v float64, k 
 	if !p.keep {
 		return
 	}
-	if !p.om && k != kindTime && plainCanonical(s) {
-		return
+	if k != kindTime {
+		if canonical, known := quickCanonical(s, p.om, k); known {
+			if !canonical {
+				f.spells = append(f.spells, spell{int32(metric), slot, s})
+			}
+			return
+		}
 	}
 	p.scratch = appendCanonical(p.scratch[:0], v, p.om, k)
 	if string(p.scratch) == s {
@@ -108,18 +122,56 @@ func (p *parser) note(f *family, metric int, slot int32, s string, v float64, k 
 	f.spells = append(f.spells, spell{int32(metric), slot, s})
 }
 
-// plainCanonical is the fast answer for the common text value: up to six
-// digits with no leading zero, which text writes back as they are.
-func plainCanonical(s string) bool {
-	if len(s) == 0 || len(s) > 6 || (s[0] == '0' && len(s) > 1) {
-		return false
+// quickCanonical answers, without formatting a float, whether s is what
+// the format writes for its value, for the common spellings: a plain
+// decimal with at most 15 significant digits (which no shorter decimal
+// reads as) and an exponent %g writes without "e": an integral part of 1
+// to 6 digits, or "0." and at most three more zeros. Integers are
+// canonical in text and as OpenMetrics counts, while OpenMetrics writes
+// other integral values with ".0". known is false for anything else.
+func quickCanonical(s string, om bool, k numberKind) (canonical, known bool) {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
 	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
+	intStart := i
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	intLen := i - intStart
+	if intLen == 0 || intLen > 6 || intLen > 1 && s[intStart] == '0' {
+		return false, false
+	}
+	zeroInt := s[intStart] == '0'
+	if i == len(s) {
+		if zeroInt {
+			return false, false // 0 and -0: left to the slow path
 		}
+		return !om || k == kindUint && s[0] != '-', true
 	}
-	return true
+	if s[i] != '.' {
+		return false, false
+	}
+	i++
+	fracStart := i
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	if i != len(s) || i == fracStart || s[i-1] == '0' {
+		return false, false
+	}
+	sig := intLen + (i - fracStart)
+	if zeroInt {
+		z := 0
+		for s[fracStart+z] == '0' {
+			z++
+		}
+		if z > 3 {
+			return false, false
+		}
+		sig = i - fracStart - z
+	}
+	return sig <= 15, sig <= 15
 }
 
 // storeSpells attaches the family's record to its dto family: bucket
