@@ -313,3 +313,37 @@ func waitFor(t *testing.T, url string, re *regexp.Regexp) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestServeScheduledPushJobFromInstance: row 8 in serve, warm: a scheduled
+// run of a Python class pushes under the instance's job_name.
+func TestServeScheduledPushJobFromInstance(t *testing.T) {
+	t.Parallel()
+	gw := startGateway(t)
+	env := pythonEnv(t)
+	dir := originalTree(t)
+	cfg := writeFile(t, t.TempDir(), "sched.yml", fmt.Sprintf(`exporters:
+  net:
+    python: %s
+    params: {target: {pattern: '[a-z0-9]+'}}
+    schedule: 200ms
+    schedule_params: {target: sw5}
+    sinks: [gw]
+sinks:
+  gw: {type: pushgateway, url: %q}
+spool: {dir: %q}
+`, filepath.Join(dir, "net.py"), gw.URL, filepath.Join(t.TempDir(), "spool")), 0o644)
+	startServe(t, env, "--config.file", cfg)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		for _, g := range readGateway(t, gw.URL) {
+			if g.labels["job"] == "DynJob_sw5" {
+				wantSeries(t, "gateway", g.samples, map[string]float64{`net_up{target="sw5"}`: 1})
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no group job=DynJob_sw5 within 30s; groups: %v", readGateway(t, gw.URL))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -231,7 +231,9 @@ func (c *Config) validate(d *decoder) {
 		if !nameRE.MatchString(name) {
 			d.errorf(p, "invalid exporter name %q (want %s)", name, nameRE)
 		}
-		if e.Job == "" {
+		// A Python class names its job itself, at run time (its
+		// instance's job_name); the python kind decides that.
+		if e.Job == "" && e.Kind() != KindPython {
 			e.Job = name
 		}
 		c.checkSinkRefs(d, join(p, "sinks"), e.Sinks)
