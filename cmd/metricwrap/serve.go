@@ -73,6 +73,7 @@ type daemon struct {
 	srv       *server.Server
 	mu        sync.Mutex
 	cur       *generation
+	stopped   bool // set by stop; a reload finishing later changes nothing
 	// scrapes and listen make scheduled runs to remote write look like
 	// scrapes (schedule.Targets); scrapes outlives generations, so a reload
 	// can end the series of what it removed.
@@ -160,7 +161,9 @@ func (c *serveCmd) execute(g *globals) int {
 			return exitOK
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				_ = srv.Reload() // logged and counted by the server
+				// Off the signal loop: a config that cannot be read
+				// at once must never hold up SIGTERM.
+				go func() { _ = srv.Reload() }() // logged and counted by the server
 				continue
 			}
 			g.logger.Info("shutting down", "signal", sig.String())
@@ -217,6 +220,11 @@ func (d *daemon) next() (*config.Config, *exporter.Set, error) {
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.stopped {
+		// A SIGHUP's reload that finished after shutdown began.
+		pool.Close()
+		return nil, nil, errors.New("the server is shutting down")
+	}
 	old := d.cur
 	if old != nil {
 		// The spool admits one owner: retire the old sinks first.
@@ -279,6 +287,7 @@ func (gen *generation) flushLoop(ctx context.Context, g *globals) {
 func (d *daemon) stop() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.stopped = true
 	if d.cur == nil {
 		return
 	}

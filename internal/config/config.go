@@ -142,7 +142,7 @@ func Default() *Config {
 // Load reads and validates a config file. On failure the error is an Errors
 // listing every problem found, each with file, line and key.
 func Load(filename string) (*Config, error) {
-	data, err := os.ReadFile(filename)
+	data, err := readFile(filename)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}

@@ -2,7 +2,6 @@ package config
 
 import (
 	"errors"
-	"os"
 	"slices"
 	"strings"
 )
@@ -13,7 +12,7 @@ import (
 // options, sinks, schedules) can be checked at once. The config is nil only
 // when the file cannot be read or is not YAML.
 func LoadPartial(filename string) (*Config, error) {
-	data, err := os.ReadFile(filename)
+	data, err := readFile(filename)
 	if err != nil {
 		return nil, err
 	}
