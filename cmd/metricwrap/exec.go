@@ -160,7 +160,7 @@ func (c *execCmd) deliver(g *globals, cfg *config.Config, prepared *delivery.Pre
 	// so they are added to what the group holds; sinks that take deltas
 	// get the increments as they are, marked, and need no state for them.
 	incFams := res.Families
-	if gw := job.GatewayFor(cfg, sinks, name, c.pushgatewayAddr, os.Getenv); gw != nil {
+	if gw := pushgateway.GatewayFor(cfg, sinks, name, c.pushgatewayAddr, os.Getenv); gw != nil {
 		rctx, rcancel := context.WithTimeout(ctx, gatewayReadTimeout)
 		prev, err := gw.Previous(rctx)
 		rcancel()
@@ -168,7 +168,7 @@ func (c *execCmd) deliver(g *globals, cfg *config.Config, prepared *delivery.Pre
 			g.logger.Warn("cannot read the job's counters from the Pushgateway; job_runs_total restarts from this run", "err", err)
 		}
 		incFams = cloneFamilies(res.Families)
-		job.Accumulate(res.Families, prev)
+		pushgateway.Accumulate(res.Families, prev)
 	}
 	// A spool or state dir exec cannot write costs the spool, never the
 	// delivery (Prepared.Open warns and delivers without one).

@@ -4,8 +4,8 @@
 // families and the Argo Workflows-style custom metrics of jobs.NAME.metrics)
 // and collects what the command wrote to METRICS_FILE, so that a job
 // container needs no hand-written "parent script". Delivering the result is
-// the caller's (package delivery); Accumulate and Gateway let counters
-// continue across runs in a Pushgateway.
+// the caller's (package delivery); pushgateway.Accumulate and its Gateway
+// reader let counters continue across runs in a Pushgateway.
 package job
 
 import (

@@ -47,7 +47,7 @@ type Outcome struct {
 // are the end of the run. job_last_success_timestamp_seconds is present only
 // when the run succeeded, so that a POST to a Pushgateway after a failure
 // leaves the previous success in place. job_runs_total has one series, this
-// run's status, with value 1 (Accumulate adds what a Pushgateway holds).
+// run's status, with value 1 (pushgateway.Accumulate adds what the group holds).
 func RunMetrics(o Outcome, prefix string) []*dto.MetricFamily {
 	end := float64(o.Start.Add(o.Duration).UnixNano()) / 1e9
 	fams := []*dto.MetricFamily{

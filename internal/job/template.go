@@ -49,8 +49,8 @@ func (v Vars) Lookup(name string) (string, bool) {
 // CustomMetrics evaluates the Argo-style metrics of a job after its run:
 // each metric whose `when` holds becomes a family of one series, named
 // prefix_name when prefix is set. A counter carries this run's increment,
-// a histogram this run's one observation (Accumulate continues both from
-// what a Pushgateway holds). A metric that cannot be evaluated (a value
+// a histogram this run's one observation (pushgateway.Accumulate continues
+// both from what the group holds). A metric that cannot be evaluated (a value
 // that does not expand to a number) is left out and reported in the
 // returned error; the others are still returned.
 func CustomMetrics(metrics []config.JobMetric, prefix string, vars Vars) ([]*dto.MetricFamily, error) {

@@ -1,4 +1,4 @@
-package job
+package pushgateway
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"sort"
 	"strings"
 
 	dto "github.com/prometheus/client_model/go"
@@ -20,6 +21,7 @@ import (
 // that failed would replace job_runs_total{status="Succeeded"} with its own
 // {status="Failed"}. Argo keeps its counters in the controller; exec keeps
 // them in the Pushgateway: before pushing, it reads what the group holds
+// (Gateway.Previous, the reader of the sink's group, kept with the sink)
 // and adds it (Accumulate). This is best effort: two runs of the same job
 // that finish at the same moment may both read N and push N+1, and a push
 // that was spooled and replayed later carries the values of its own time.
@@ -228,4 +230,10 @@ func signature(ps []*dto.LabelPair) string {
 		b.WriteByte(0xff)
 	}
 	return b.String()
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func sortPairs(ps []*dto.LabelPair) {
+	sort.Slice(ps, func(i, j int) bool { return ps[i].GetName() < ps[j].GetName() })
 }

@@ -1,4 +1,4 @@
-package job
+package pushgateway
 
 import (
 	"context"
@@ -39,11 +39,22 @@ moved_bucket{le="+Inf"} 1
 moved_sum 1
 moved_count 1
 `)
-	fams := RunMetrics(Outcome{Status: StatusFailed, ExitCode: 7}, "")
-	fams = append(fams, &dto.MetricFamily{Name: ptr("d"), Help: ptr("x"), Type: dto.MetricType_HISTOGRAM.Enum(),
-		Metric: []*dto.Metric{{Histogram: observe([]float64{1, 10}, 5)}}})
-	fams = append(fams, &dto.MetricFamily{Name: ptr("moved"), Help: ptr("x"), Type: dto.MetricType_HISTOGRAM.Enum(),
-		Metric: []*dto.Metric{{Histogram: observe([]float64{1}, 0.5)}}})
+	fams := parse(t, `# TYPE job_runs_total counter
+job_runs_total{status="Failed"} 1
+# TYPE job_exit_code gauge
+job_exit_code 7
+# TYPE d histogram
+d_bucket{le="1"} 0
+d_bucket{le="10"} 1
+d_bucket{le="+Inf"} 1
+d_sum 5
+d_count 1
+# TYPE moved histogram
+moved_bucket{le="1"} 1
+moved_bucket{le="+Inf"} 1
+moved_sum 0.5
+moved_count 1
+`)
 	Accumulate(fams, prev)
 	text := string(exposition.Text(fams))
 	for _, want := range []string{
@@ -94,7 +105,7 @@ func TestGatewayPreviousReadsOnlyItsGroup(t *testing.T) {
 			}
 			var runs []*dto.MetricFamily
 			for _, mf := range prev {
-				if mf.GetName() == MetricRuns {
+				if mf.GetName() == "job_runs_total" {
 					runs = append(runs, mf)
 				}
 			}
