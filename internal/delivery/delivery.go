@@ -229,10 +229,11 @@ func dedupe(names []string) []string {
 // Sinks returns the names of the sinks delivered to.
 func (d *Delivery) Sinks() []string { return dedupe(d.names) }
 
-// Deliver sends b to every sink (or the named ones), first replaying each
-// sink's spooled backlog, and logs each sink's outcome. It returns an error
-// when some sink neither took the batch nor spooled it; a spooled batch is
-// not lost (a later run, flush or serve delivers it), so it is only logged.
+// Deliver sends b to every sink (or the named ones), after each sink's
+// spooled backlog. It returns an error when some sink neither took the
+// batch nor kept it in the spool (refused for good, or lost), for the
+// caller to report; a spooled batch is not lost (a later run, flush or
+// serve delivers it), so it is only logged here, as a warning.
 func (d *Delivery) Deliver(ctx context.Context, b *batch.Batch, names ...string) error {
 	var errs []error
 	for _, r := range d.fanout.Deliver(ctx, b, names...) {
@@ -242,8 +243,8 @@ func (d *Delivery) Deliver(ctx context.Context, b *batch.Batch, names ...string)
 		case sink.OutcomeSpooled:
 			d.log.Warn("delivery failed; kept in the spool for later", "result", r)
 		default:
-			d.log.Error("delivery failed", "result", r)
-			errs = append(errs, fmt.Errorf("sink %s: %w", r.Sink, r.Err))
+			// Returned, not logged: the caller logs it once.
+			errs = append(errs, fmt.Errorf("sink %s: %s: %w", r.Sink, r.Outcome, r.Err))
 		}
 	}
 	return errors.Join(errs...)
