@@ -56,9 +56,14 @@ func (b *Batch) IsIncrement(name string) bool {
 	return slices.Contains(b.Increments, name)
 }
 
-// Empty reports whether the batch carries no metric family at all. An empty
-// batch must never be delivered: a Pushgateway PUT of it would erase the
-// group.
+// Empty reports whether the batch carries no sample at all (no family, or
+// families declared without a sample). An empty batch must never be
+// delivered: a Pushgateway PUT of it would erase the group.
 func (b *Batch) Empty() bool {
-	return len(b.Families) == 0
+	for _, mf := range b.Families {
+		if len(mf.GetMetric()) > 0 {
+			return false
+		}
+	}
+	return true
 }

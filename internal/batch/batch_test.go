@@ -26,7 +26,10 @@ func TestEmpty(t *testing.T) {
 	if !(&Batch{}).Empty() {
 		t.Fatal("a batch without families is not empty")
 	}
-	if (&Batch{Families: []*dto.MetricFamily{{}}}).Empty() {
-		t.Fatal("a batch with a family is empty")
+	if !(&Batch{Families: []*dto.MetricFamily{{}}}).Empty() {
+		t.Fatal("a batch whose only family has no sample is not empty")
+	}
+	if (&Batch{Families: []*dto.MetricFamily{{Metric: []*dto.Metric{{}}}}}).Empty() {
+		t.Fatal("a batch with a sample is empty")
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 	"gopkg.in/yaml.v3"
+
+	"github.com/metricwrap/metricwrap/internal/exposition"
 )
 
 // Builtin is an exporter compiled into metricwrap. Collect fills reg, a
@@ -103,7 +105,7 @@ func (e *builtinExporter) Run(ctx context.Context, req *Request) (*Result, error
 		return res, fmt.Errorf("%w: %w", ErrInvalidOutput, err)
 	}
 	res.Families = fams
-	if err := requireMetrics(fams, "the built-in collected no metric"); err != nil {
+	if err := requireMetrics(fams, exposition.FormatText, "the built-in collected no metric"); err != nil {
 		return res, err
 	}
 	if !req.Debug {

@@ -5,13 +5,22 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/metricwrap/metricwrap/internal/exposition"
+
 	"github.com/metricwrap/metricwrap/internal/runner"
 )
 
 // requireMetrics is the one rule for an empty run, whatever its kind: a
 // run whose families hold no sample fails with ErrNoMetrics, and hint
-// says what to do about it.
-func requireMetrics(fams []*dto.MetricFamily, hint string) error {
+// says what to do about it. The one exception is a valid OpenMetrics
+// document (f): its mandatory "# EOF" makes even a document without a
+// sample (metadata alone, or "# EOF" alone) an explicit answer rather than
+// a mistake. Such a run succeeds, and the sinks still refuse to deliver
+// its batch as empty (batch.Batch.Empty), so it never erases a group.
+func requireMetrics(fams []*dto.MetricFamily, f exposition.Format, hint string) error {
+	if f == exposition.FormatOpenMetrics {
+		return nil
+	}
 	for _, mf := range fams {
 		if len(mf.GetMetric()) > 0 {
 			return nil

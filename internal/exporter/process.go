@@ -87,12 +87,13 @@ func (e *Process) RunWith(ctx context.Context, req *Request, run func(context.Co
 	if runErr != nil {
 		return res, mapRunnerError(runErr)
 	}
-	fams, err := exposition.Parse(rr.Metrics, exposition.Detect(rr.Metrics))
+	format := exposition.Detect(rr.Metrics)
+	fams, err := exposition.Parse(rr.Metrics, format)
 	if err != nil {
 		return res, fmt.Errorf("%w: %w", ErrInvalidOutput, err)
 	}
 	res.Families = fams
-	return res, requireMetrics(fams, processHint(spec.Output, rr))
+	return res, requireMetrics(fams, format, processHint(spec.Output, rr))
 }
 
 // mapRunnerError turns the runner's sentinels into this package's, keeping

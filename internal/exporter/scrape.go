@@ -92,10 +92,11 @@ func (e *scrapeExporter) Run(ctx context.Context, req *Request) (*Result, error)
 	if resp.StatusCode != http.StatusOK {
 		return res, fmt.Errorf("%w: %s answered %s", ErrFailed, e.shown(), resp.Status)
 	}
-	fams, err := exposition.Parse(body, exposition.DetectContentType(resp.Header.Get("Content-Type"), body))
+	format := exposition.DetectContentType(resp.Header.Get("Content-Type"), body)
+	fams, err := exposition.Parse(body, format)
 	if err != nil {
 		return res, fmt.Errorf("%w: %w", ErrInvalidOutput, err)
 	}
 	res.Families = fams
-	return res, requireMetrics(fams, e.shown()+" answered no metric")
+	return res, requireMetrics(fams, format, e.shown()+" answered no metric")
 }
