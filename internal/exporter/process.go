@@ -40,11 +40,19 @@ func NewProcess(c ProcessConfig) *Process {
 	return &Process{name: c.Name, kind: c.Kind, job: c.Job, params: c.Params, argv: c.Argv, spec: c.Spec}
 }
 
-func (e *Process) Name() string   { return e.name }
-func (e *Process) Kind() string   { return e.kind }
-func (e *Process) Job() string    { return e.job }
+// Name implements Exporter.
+func (e *Process) Name() string { return e.name }
+
+// Kind implements Exporter: command, or python for the python kind.
+func (e *Process) Kind() string { return e.kind }
+
+// Job implements Exporter.
+func (e *Process) Job() string { return e.job }
+
+// Params implements Exporter.
 func (e *Process) Params() Params { return e.params }
 
+// Run implements Exporter with a child started by the runner.
 func (e *Process) Run(ctx context.Context, req *Request) (*Result, error) {
 	return e.RunWith(ctx, req, runner.Run)
 }

@@ -130,7 +130,7 @@ func (s *Server) execute(ctx context.Context, e *exporter.Entry, params map[stri
 			return nil, err
 		}
 		defer lim.release()
-		return s.runOnce(ctx, e, params, timeout, debug)
+		return s.runOnce(ctx, e, params, timeout)
 	}
 	var res *exporter.Result
 	var err error
@@ -179,12 +179,12 @@ func (s *Server) RunEntry(ctx context.Context, e *exporter.Entry, params map[str
 		return nil, err
 	}
 	defer lim.release()
-	return s.runOnce(ctx, e, params, timeout, false)
+	return s.runOnce(ctx, e, params, timeout)
 }
 
 // runOnce runs the exporter and records the run's metrics and history.
 func (s *Server) runOnce(ctx context.Context, e *exporter.Entry, params map[string]string,
-	timeout time.Duration, debug bool) (*exporter.Result, error) {
+	timeout time.Duration) (*exporter.Result, error) {
 	name := e.Name()
 	if !s.enter() {
 		return nil, fmt.Errorf("server shutting down: %w", context.Canceled)
