@@ -199,7 +199,13 @@ func (p *Process) Output() string { return p.out.String() }
 // process when the test ends.
 func StartServer(t testing.TB, bin string, readyPath string, args ...string) *Process {
 	t.Helper()
-	addr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	return StartServerAt(t, fmt.Sprintf("127.0.0.1:%d", FreePort(t)), bin, readyPath, args...)
+}
+
+// StartServerAt is StartServer on a given address, for a server that reads
+// its address from a config file the test writes first.
+func StartServerAt(t testing.TB, addr, bin string, readyPath string, args ...string) *Process {
+	t.Helper()
 	full := make([]string, len(args))
 	for i, a := range args {
 		full[i] = strings.ReplaceAll(a, "{addr}", addr)
