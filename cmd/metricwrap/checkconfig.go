@@ -49,6 +49,9 @@ func (c *checkConfigCmd) execute(g *globals) int {
 	}
 	if cfg != nil {
 		problems = append(problems, buildProblems(g, cfg, name)...)
+		for _, w := range cfg.Warnings() {
+			fmt.Fprintln(g.stderr, "warning: "+redact.Text(w.Error()))
+		}
 	}
 	if len(problems) > 0 {
 		for _, p := range problems {

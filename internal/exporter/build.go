@@ -74,7 +74,13 @@ func Build(cfg *config.Config, o BuildOptions) (*Set, error) {
 	if dir == "" {
 		dir = "exporters"
 	}
-	found, err := Discover(dir)
+	found, err := Discover(dir, DiscoverOptions{
+		FollowSymlinks: cfg.Discovery.FollowSymlinks,
+		Skipped: func(path, target string) {
+			o.Logger.Warn("discovery skipped a symlink that leads outside the exporters directory; set discovery.follow_symlinks: true to run it",
+				"path", path, "target", target)
+		},
+	})
 	if err != nil {
 		errs = append(errs, fmt.Errorf("exporters directory %s: %w", dir, err))
 	}

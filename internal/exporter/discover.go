@@ -23,18 +23,51 @@ type Found struct {
 // notExporters are files of the original layout that are support code.
 var notExporters = map[string]bool{"exporter": true, "__init__": true, "lib": true, "__pycache__": true}
 
+// DiscoverOptions say what discovery may follow.
+type DiscoverOptions struct {
+	// FollowSymlinks accepts a file whose real path lies outside the
+	// exporters directory (config discovery.follow_symlinks).
+	FollowSymlinks bool
+	// Skipped, when set, hears of each file refused because it leads
+	// outside the directory: its path and where it really is.
+	Skipped func(path, target string)
+}
+
 // Discover lists the exporters in dir: DIR/NAME (an executable, or a .py or
 // .sh file) and DIR/NAME/NAME[.ext]. Names that do not match NameRE are
-// skipped; a directory that does not exist yields nothing. Results are
-// sorted by name; when two files give one name, the first in that order
-// wins: DIR/NAME/NAME.py, DIR/NAME/NAME, DIR/NAME.py, DIR/NAME.
-func Discover(dir string) ([]Found, error) {
+// skipped; a directory that does not exist yields nothing. A symlink whose
+// target lies outside dir is skipped unless o.FollowSymlinks: whoever can
+// write a link there should not thereby choose any program on the machine.
+// Results are sorted by name; when two files give one name, the first in
+// that order wins: DIR/NAME/NAME.py, DIR/NAME/NAME, DIR/NAME.py, DIR/NAME.
+func Discover(dir string, o DiscoverOptions) ([]Found, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
+	}
+	realDir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil, err
+	}
+	inside := func(path string) bool {
+		if o.FollowSymlinks {
+			return true
+		}
+		real, err := filepath.EvalSymlinks(path)
+		if err != nil {
+			return false
+		}
+		rel, err := filepath.Rel(realDir, real)
+		if err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return true
+		}
+		if o.Skipped != nil {
+			o.Skipped(path, real)
+		}
+		return false
 	}
 	byName := map[string]Found{}
 	for _, de := range entries {
@@ -43,7 +76,7 @@ func Discover(dir string) ([]Found, error) {
 			continue
 		}
 		if de.IsDir() {
-			if f, ok := findInSubdir(filepath.Join(dir, n), n); ok {
+			if f, ok := findInSubdir(filepath.Join(dir, n), n, inside); ok {
 				byName[n] = f
 			}
 			continue
@@ -53,7 +86,7 @@ func Discover(dir string) ([]Found, error) {
 			continue
 		}
 		f, ok := inspect(filepath.Join(dir, n), name, ext)
-		if !ok {
+		if !ok || !inside(f.Path) {
 			continue
 		}
 		if prev, dup := byName[name]; dup && rank(prev) <= rank(f) {
@@ -69,7 +102,7 @@ func Discover(dir string) ([]Found, error) {
 	return out, nil
 }
 
-func findInSubdir(sub, name string) (Found, bool) {
+func findInSubdir(sub, name string, inside func(string) bool) (Found, bool) {
 	if notExporters[name] || !ValidName(name) {
 		return Found{}, false
 	}
@@ -78,7 +111,7 @@ func findInSubdir(sub, name string) (Found, bool) {
 		if cand == name {
 			ext = ""
 		}
-		if f, ok := inspect(filepath.Join(sub, cand), name, ext); ok {
+		if f, ok := inspect(filepath.Join(sub, cand), name, ext); ok && inside(f.Path) {
 			return f, true
 		}
 	}
@@ -86,7 +119,7 @@ func findInSubdir(sub, name string) (Found, bool) {
 	matches, _ := filepath.Glob(filepath.Join(sub, name+".*"))
 	sort.Strings(matches)
 	for _, m := range matches {
-		if f, ok := inspect(m, name, filepath.Ext(m)); ok {
+		if f, ok := inspect(m, name, filepath.Ext(m)); ok && inside(f.Path) {
 			return f, true
 		}
 	}

@@ -36,7 +36,7 @@ func TestDiscover(t *testing.T) {
 	write("empty/README", "", 0o644)
 	write("lib/timing.py", "", 0o644)
 
-	got, err := Discover(dir)
+	got, err := Discover(dir, DiscoverOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestDiscover(t *testing.T) {
 }
 
 func TestDiscoverMissingDir(t *testing.T) {
-	got, err := Discover(filepath.Join(t.TempDir(), "nope"))
+	got, err := Discover(filepath.Join(t.TempDir(), "nope"), DiscoverOptions{})
 	if err != nil || len(got) != 0 {
 		t.Fatalf("got %v, %v", got, err)
 	}

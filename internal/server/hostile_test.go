@@ -219,3 +219,54 @@ func TestReloadIsGated(t *testing.T) {
 		t.Errorf("reloaded %d times, want 3", n)
 	}
 }
+
+// TestSymlinkOutOfExportersDirIsNotRun: a link in the exporters directory
+// to a program elsewhere is not discovered (404, nothing runs) unless
+// discovery.follow_symlinks says so; a link within the directory is.
+func TestSymlinkOutOfExportersDirIsNotRun(t *testing.T) {
+	dir := t.TempDir()
+	exporters, elsewhere := filepath.Join(dir, "exporters"), filepath.Join(dir, "elsewhere")
+	for _, d := range []string{exporters, elsewhere} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	canary := filepath.Join(dir, "ran")
+	prog := "#!/bin/sh\n: > " + canary + "\necho 'linked_up 1' > \"$METRICS_FILE\"\n"
+	for _, p := range []string{filepath.Join(elsewhere, "tool.sh"), filepath.Join(exporters, "real.sh")} {
+		if err := os.WriteFile(p, []byte(prog), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Join(elsewhere, "tool.sh"), filepath.Join(exporters, "out.sh")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("real.sh", filepath.Join(exporters, "in.sh")); err != nil {
+		t.Fatal(err)
+	}
+	for _, follow := range []bool{false, true} {
+		cfg, err := config.LoadBytes("s.yml", []byte("discovery: {follow_symlinks: "+strconv.FormatBool(follow)+"}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		set, err := exporter.Build(cfg, exporter.BuildOptions{ExportersDir: exporters, TempDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, ts := newTestServer(t, Options{}, set.Entries()...)
+		want := http.StatusNotFound
+		if follow {
+			want = http.StatusOK
+		}
+		if code, body, _ := get(t, ts.URL+"/metrics/out"); code != want {
+			t.Errorf("follow_symlinks %v: /metrics/out: %d %q, want %d", follow, code, body, want)
+		}
+		if _, err := os.Stat(canary); (err == nil) != follow {
+			t.Errorf("follow_symlinks %v: the linked program ran: %v", follow, err == nil)
+		}
+		if code, body, _ := get(t, ts.URL+"/metrics/in"); code != http.StatusOK {
+			t.Errorf("follow_symlinks %v: /metrics/in: %d %q, want 200", follow, code, body)
+		}
+		_ = os.Remove(canary)
+	}
+}
