@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -198,7 +197,7 @@ func otherQueues(o Options, names []string) []sink.Queue {
 	for n := range o.Config.Sinks {
 		candidates = append(candidates, n)
 	}
-	candidates = append(candidates, EnvPushgateway, EnvDynatrace, EnvS3, EnvRemoteWrite, EnvOTLP)
+	candidates = append(candidates, sink.EnvNames()...)
 	quiet := o
 	quiet.Logger = slog.New(slog.DiscardHandler)
 	var qs []sink.Queue
@@ -300,16 +299,6 @@ func (d *Delivery) Close() error {
 // state); the leading dot keeps the spool from taking it for a sink.
 func stateDir(cfg *config.Config) string {
 	return filepath.Join(cfg.Spool.Dir, ".state")
-}
-
-// readSecretFile reads a token or key from a file, trimming the newline
-// editors leave.
-func readSecretFile(path string) (string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(string(data)), nil
 }
 
 // registerCollectors registers a sink's own metrics (Dynatrace line

@@ -19,6 +19,7 @@ import (
 
 	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/config"
+	"github.com/metricwrap/metricwrap/internal/sink/dynatrace"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -66,8 +67,8 @@ func TestTenantURL(t *testing.T) {
 		"https://d.example/e/env1":        "https://d.example/e/env1/api/v2/metrics/ingest",
 		"":                                "",
 	} {
-		if got := tenantURL(in); got != want {
-			t.Errorf("tenantURL(%q) = %q, want %q", in, got, want)
+		if got := dynatrace.TenantURL(in); got != want {
+			t.Errorf("TenantURL(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
