@@ -1,7 +1,6 @@
 package exposition
 
 import (
-	"fmt"
 	"hash/maphash"
 	"slices"
 	"strings"
@@ -472,67 +471,6 @@ func cmpFloat(a, b float64) int {
 		return 1
 	}
 	return 0
-}
-
-// omSuffixes are the sample names each OpenMetrics type claims, besides
-// the family's own name.
-var omSuffixes = [...][]string{
-	kindCounter:        {"_total", "_created"},
-	kindSummary:        {"_count", "_sum", "_created"},
-	kindHistogram:      {"_count", "_sum", "_bucket", "_created"},
-	kindGaugeHistogram: {"_gcount", "_gsum", "_bucket"},
-	kindInfo:           {"_info"},
-	kindUntyped:        nil,
-	kindGauge:          nil,
-	kindStateset:       nil,
-}
-
-// omClose checks what OpenMetrics asks of a whole family, samples or not:
-// its UNIT, and that no two families can produce the same sample name.
-func (p *parser) omClose(f *family) error {
-	line := p.line
-	defer func() { p.line = line }()
-	p.line = f.line
-	if u := f.unitName; u != "" {
-		if f.kind == kindInfo || f.kind == kindStateset {
-			return p.errf("%s %s cannot have a UNIT", kindNames[f.kind], f.name)
-		}
-		if !strings.HasSuffix(f.name, "_"+u) {
-			return p.errf("the name of %s must end in its unit, _%s", f.name, u)
-		}
-	}
-	for i, s := range append([]string{""}, omSuffixes[f.kind]...) {
-		n := f.name + s
-		if l, ok := p.claimed[n]; ok {
-			if i == 0 {
-				return p.errf("%q already appeared at line %d; the lines of one family must be together", n, l)
-			}
-			return p.errf("%s %s would use the sample name %s, which the family at line %d has", kindNames[f.kind], f.name, n, l)
-		}
-		p.claimed[n] = f.line
-	}
-	return nil
-}
-
-// omHistogram checks one OpenMetrics histogram series as a whole.
-func omHistogram(g *group, k kind) string {
-	sum, count := "_sum", "_count"
-	if k == kindGaugeHistogram {
-		sum, count = "_gsum", "_gcount"
-	}
-	switch {
-	case g.count && g.countV != g.lastV:
-		return fmt.Sprintf("%s %v differs from the le=\"+Inf\" bucket %v", count, g.countV, g.lastV)
-	case g.sum && !g.count:
-		return fmt.Sprintf("has %s but no %s", sum, count)
-	case g.count && !g.sum:
-		return fmt.Sprintf("has %s but no %s", count, sum)
-	case k == kindHistogram && g.negBucket && g.sum:
-		return "has negative buckets and a _sum (only a gaugehistogram's _gsum may go with negative buckets)"
-	case g.negGsum && !g.negBucket:
-		return "has a negative _gsum but no negative bucket"
-	}
-	return ""
 }
 
 // lastLine is the last line of s, without its newline.

@@ -1,7 +1,6 @@
 package exposition
 
 import (
-	"hash/maphash"
 	"math"
 	"slices"
 	"strings"
@@ -164,110 +163,6 @@ func (p *parser) add(sl *sampleLine, v float64, ts *int64, tsSec float64) error 
 	}
 	return nil
 }
-
-// omSample applies the OpenMetrics rules that concern one sample and its
-// neighbours: values that counters, buckets and quantiles may take, where
-// exemplars may go, and how repeated series follow each other. It reports
-// whether the sample is kept: an exact repeat (same series, same
-// timestamp) is dropped.
-func (p *parser) omSample(f *family, r role, name string, v float64, hasTs bool, ts float64, exemplar bool) (bool, error) {
-	counterLike := r == roleSum || r == roleCount || r == roleBucket || (f.kind == kindCounter && r == roleValue)
-	switch {
-	case counterLike && math.IsNaN(v):
-		return false, p.errf("%s cannot be NaN", name)
-	case counterLike && v < 0 && !(r == roleSum && f.kind == kindGaugeHistogram):
-		return false, p.errf("%s cannot be negative, not %v", name, v)
-	case (r == roleBucket || r == roleCount) && f.kind != kindSummary && v != math.Trunc(v):
-		return false, p.errf("%s must be a whole number, not %v", name, v)
-	case r == roleCount && f.kind == kindSummary && (v != math.Trunc(v) || math.IsInf(v, 0)):
-		return false, p.errf("%s must be a whole number, not %v", name, v)
-	case r == roleValue && f.kind == kindSummary && v < 0:
-		return false, p.errf("quantile value of %s cannot be negative, not %v", name, v)
-	case exemplar && !(r == roleBucket || f.kind == kindCounter && r == roleValue):
-		return false, p.errf("exemplar on %s: only counters' _total and histograms' _bucket samples may have one", name)
-	}
-	special := ""
-	switch {
-	case r == roleBucket:
-		special = "le"
-	case r == roleValue && f.kind == kindSummary:
-		special = "quantile"
-	case f.kind == kindStateset:
-		special = f.name
-	}
-	for _, l := range p.lbls {
-		if l.name == special && special != f.name {
-			if err := p.omBound(special, l.value, name); err != nil {
-				return false, err
-			}
-		}
-	}
-	var g uint64
-	if f.kind != kindInfo {
-		g = p.groupHash(special)
-	}
-	if f.hasPrev && g != f.prev {
-		if _, seen := f.seenGroups[g]; seen {
-			return false, p.errf("%s comes back to a series group it left: the samples of one group must be together", seriesOf(name, p.lbls))
-		}
-	}
-	if f.hasPrev && g == f.prev {
-		if hasTs != f.prevHasTs {
-			return false, p.errf("%s: a group's samples must all have a timestamp or all have none", seriesOf(name, p.lbls))
-		}
-		if hasTs && ts < f.prevTs && f.kind != kindInfo {
-			return false, p.errf("%s: timestamps go backwards within the group", seriesOf(name, p.lbls))
-		}
-	} else {
-		f.run = f.run[:0]
-	}
-	if !(f.hasPrev && g == f.prev && hasTs == f.prevHasTs && ts == f.prevTs) {
-		f.runMetric = -1
-	}
-	series := hashLabels(p.seed, p.lbls) ^ hashString(p.seed, name)
-	repeat := f.hasPrev && hasTs == f.prevHasTs && ts == f.prevTs && slices.Contains(f.run, series)
-	f.run = append(f.run, series)
-	if f.seenGroups == nil {
-		f.seenGroups = map[uint64]struct{}{}
-	}
-	f.seenGroups[g] = struct{}{}
-	f.prev, f.prevTs, f.prevHasTs, f.hasPrev = g, ts, hasTs, true
-	return !repeat, nil
-}
-
-// omBound checks an le or quantile label in OpenMetrics, where +Inf has
-// one spelling.
-func (p *parser) omBound(special, s, name string) error {
-	b, err := p.value(s)
-	switch {
-	case err != nil || math.IsNaN(b):
-		return p.errf("invalid %s value %q on %s", special, clip(s), name)
-	case math.IsInf(b, 1) && s != "+Inf":
-		return p.errf("invalid %s value %q on %s: OpenMetrics spells it +Inf", special, clip(s), name)
-	case special == "quantile" && !(b >= 0 && b <= 1):
-		return p.errf("quantile %v of %s is outside 0..1", b, name)
-	}
-	return nil
-}
-
-// groupHash hashes the sample's labels (sorted), leaving out the one named
-// special.
-func (p *parser) groupHash(special string) uint64 {
-	var h maphash.Hash
-	h.SetSeed(p.seed)
-	for _, l := range p.lbls {
-		if l.name == special {
-			continue
-		}
-		h.WriteString(l.name)
-		h.WriteByte(0xff)
-		h.WriteString(l.value)
-		h.WriteByte(0xff)
-	}
-	return h.Sum64()
-}
-
-func hashString(seed maphash.Seed, s string) uint64 { return maphash.String(seed, s) }
 
 // addGrouped adds a sample of a summary or histogram to the series it
 // shares labels with (le and quantile aside).
