@@ -56,7 +56,10 @@ type GlobalConfig struct {
 	Python         string         `yaml:"python,omitempty"`
 	KillGrace      model.Duration `yaml:"kill_grace"`
 	MaxOutputBytes Bytes          `yaml:"max_output_bytes"`
-	CaptureBytes   Bytes          `yaml:"capture_bytes"`
+	// MaxDirBytes caps what a run may store in its private directory,
+	// METRICS_FILE and every other file together.
+	MaxDirBytes  Bytes `yaml:"max_dir_bytes"`
+	CaptureBytes Bytes `yaml:"capture_bytes"`
 	// EnvPassthrough names server environment variables every child gets.
 	EnvPassthrough []string `yaml:"env_passthrough,omitempty"`
 }
@@ -99,6 +102,7 @@ var (
 		Timeout:        model.Duration(30 * time.Second),
 		KillGrace:      model.Duration(2 * time.Second),
 		MaxOutputBytes: 16 << 20,
+		MaxDirBytes:    64 << 20,
 		CaptureBytes:   64 << 10,
 	}
 	// DefaultSpoolConfig leaves Dir empty: DefaultSpoolDir() fills it in
@@ -331,6 +335,9 @@ func (g *GlobalConfig) decodeNode(d *decoder, n *yaml.Node, path string) {
 	}
 	if g.MaxOutputBytes <= 0 {
 		d.errorf(join(path, "max_output_bytes"), "must be greater than zero")
+	}
+	if g.MaxDirBytes <= 0 {
+		d.errorf(join(path, "max_dir_bytes"), "must be greater than zero")
 	}
 	if g.CaptureBytes <= 0 {
 		d.errorf(join(path, "capture_bytes"), "must be greater than zero")

@@ -1,14 +1,15 @@
 // Package config loads and validates metricwrap.yml.
 //
-// The file has six sections, all optional:
+// The file has seven sections, all optional:
 //
 //	global:         timeout (30s), max_concurrency (0: WORKERS or 2 x CPUs),
 //	                labels, labels_from_env (label: ENV_VAR), python,
-//	                kill_grace (2s), max_output_bytes (16MiB),
+//	                kill_grace (2s), max_output_bytes (16MiB), max_dir_bytes (64MiB),
 //	                capture_bytes (64KiB), env_passthrough
 //	exporters_dir:  where exporters are discovered (empty: ./exporters when it exists)
+//	discovery:      open_params, follow_symlinks: what a discovered exporter may do
 //	exporters:      NAME: exactly one of builtin, command, python, scrape; params,
-//	                env, env_passthrough, timeout, kill_grace, max_output_bytes,
+//	                env, env_passthrough, timeout, kill_grace, max_output_bytes, max_dir_bytes,
 //	                output (file|stdout|seed), dir, job, cache_ttl, stale_on_error,
 //	                schedule, schedule_params, sinks, warm, options
 //	sinks:          NAME: type (pushgateway|dynatrace|s3|remote_write) and that

@@ -46,6 +46,7 @@ type ExporterConfig struct {
 	Timeout        model.Duration `yaml:"timeout,omitempty"`
 	KillGrace      model.Duration `yaml:"kill_grace,omitempty"`
 	MaxOutputBytes Bytes          `yaml:"max_output_bytes,omitempty"`
+	MaxDirBytes    Bytes          `yaml:"max_dir_bytes,omitempty"`
 	// Output is OutputFile (the default), OutputStdout or OutputSeed for a
 	// command exporter; empty for the other kinds.
 	Output string `yaml:"output,omitempty"`
@@ -116,6 +117,15 @@ func (e *ExporterConfig) EffectiveKillGrace(g *GlobalConfig) time.Duration {
 	return time.Duration(g.KillGrace)
 }
 
+// EffectiveMaxDirBytes is the exporter's private directory cap, or the
+// global one.
+func (e *ExporterConfig) EffectiveMaxDirBytes(g *GlobalConfig) Bytes {
+	if e.MaxDirBytes > 0 {
+		return e.MaxDirBytes
+	}
+	return g.MaxDirBytes
+}
+
 // EffectiveMaxOutputBytes is the exporter's output cap, or the global one.
 func (e *ExporterConfig) EffectiveMaxOutputBytes(g *GlobalConfig) Bytes {
 	if e.MaxOutputBytes > 0 {
@@ -152,6 +162,7 @@ var kindKeys = map[string][]string{
 	"dir":              {KindCommand, KindPython},
 	"output":           {KindCommand},
 	"max_output_bytes": {KindCommand, KindPython, KindScrape},
+	"max_dir_bytes":    {KindCommand, KindPython},
 	"options":          {KindBuiltin, KindScrape},
 }
 
@@ -211,6 +222,7 @@ func (e *ExporterConfig) decodeNode(d *decoder, n *yaml.Node, path string) {
 		{"timeout", e.Timeout > 0},
 		{"kill_grace", e.KillGrace > 0},
 		{"max_output_bytes", e.MaxOutputBytes > 0},
+		{"max_dir_bytes", e.MaxDirBytes > 0},
 		{"schedule", e.Schedule > 0},
 	}
 	for _, p := range positive {

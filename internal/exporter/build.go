@@ -249,6 +249,7 @@ func runnerSpec(name string, ec *config.ExporterConfig, g *config.GlobalConfig, 
 		Timeout:        ec.EffectiveTimeout(g),
 		KillGrace:      ec.EffectiveKillGrace(g),
 		MaxOutputBytes: int64(ec.EffectiveMaxOutputBytes(g)),
+		MaxDirBytes:    int64(ec.EffectiveMaxDirBytes(g)),
 		CaptureBytes:   int(g.CaptureBytes),
 		TempDir:        o.TempDir,
 	}

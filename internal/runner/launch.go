@@ -96,9 +96,13 @@ func RunLaunched(ctx context.Context, s Spec, launch Launcher) (*Result, error) 
 
 	stdoutTail := newTailBuffer(s.CaptureBytes)
 	stderrTail := newTailBuffer(s.CaptureBytes)
-	var tooLarge atomic.Bool
+	var tooLarge, dirFull atomic.Bool
 	overflow := func() {
 		tooLarge.Store(true)
+		abort(ErrOutputTooLarge)
+	}
+	full := func() {
+		dirFull.Store(true)
 		abort(ErrOutputTooLarge)
 	}
 	var stdoutMetrics *capBuffer
@@ -153,14 +157,17 @@ func RunLaunched(ctx context.Context, s Spec, launch Launcher) (*Result, error) 
 	go copier(stderrW, errR)
 
 	term := startTerminator(runCtx, child, s.KillGrace)
-	var watch *sizeWatch
-	if s.Output != OutputStdout {
-		watch = watchFileSize(metricsFile, s.MaxOutputBytes, overflow)
+	watchedFile := metricsFile
+	if s.Output == OutputStdout {
+		watchedFile = ""
 	}
+	watch := watchRunDir(watchedFile, s.MaxOutputBytes, overflow, dir, s.MaxDirBytes, full)
 	exit, waitErr := child.Wait()
 	signalled := term.childExited()
-	if watch != nil {
-		watch.stop()
+	watch.stop()
+	if !tooLarge.Load() && dirUsage(dir) > s.MaxDirBytes {
+		// What a run wrote faster than the watch looked.
+		dirFull.Store(true)
 	}
 	// Orphans of the run that left its group (setsid) die now, before the
 	// pipes they may hold are waited for.
@@ -184,6 +191,8 @@ func RunLaunched(ctx context.Context, s Spec, launch Launcher) (*Result, error) 
 	switch {
 	case tooLarge.Load():
 		return res, tooLargeError(s.MaxOutputBytes)
+	case dirFull.Load():
+		return res, dirFullError(s.MaxDirBytes)
 	case signalled:
 		return res, ctxError(ctx, context.Cause(runCtx))
 	case waitErr != nil:

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -11,22 +13,27 @@ import (
 	"time"
 )
 
-// sizeWatch stops the run when the metrics file grows past its limit, so a
-// child writing without end fills neither the disk nor the run's time. It
-// checks on a timer that re-arms itself, not from a goroutine of its own:
-// a run that ends within pollInterval is never checked (the read after it
-// enforces the limit anyway) and costs nothing.
+// sizeWatch stops the run when the metrics file grows past its limit, or
+// the private directory as a whole past its own, so a child writing
+// without end fills neither the disk (often a RAM-backed /dev/shm) nor the
+// run's time. It checks on a timer that re-arms itself, not from a
+// goroutine of its own: a run that ends within pollInterval is never
+// checked here (the checks after it enforce the limits anyway) and costs
+// nothing.
 type sizeWatch struct {
 	mu       sync.Mutex
 	t        *time.Timer
 	stopped  bool
-	path     string
+	path     string // the metrics file; "" in stdout mode
 	limit    int64
 	overflow func()
+	dir      string
+	dirLimit int64
+	dirFull  func()
 }
 
-func watchFileSize(path string, limit int64, overflow func()) *sizeWatch {
-	w := &sizeWatch{path: path, limit: limit, overflow: overflow}
+func watchRunDir(path string, limit int64, overflow func(), dir string, dirLimit int64, dirFull func()) *sizeWatch {
+	w := &sizeWatch{path: path, limit: limit, overflow: overflow, dir: dir, dirLimit: dirLimit, dirFull: dirFull}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.t = time.AfterFunc(pollInterval, w.check)
@@ -34,8 +41,14 @@ func watchFileSize(path string, limit int64, overflow func()) *sizeWatch {
 }
 
 func (w *sizeWatch) check() {
-	if st, err := os.Stat(w.path); err == nil && st.Size() > w.limit {
-		w.overflow()
+	if w.path != "" {
+		if st, err := os.Stat(w.path); err == nil && st.Size() > w.limit {
+			w.overflow()
+			return
+		}
+	}
+	if dirUsage(w.dir) > w.dirLimit {
+		w.dirFull()
 		return
 	}
 	w.mu.Lock()
@@ -43,6 +56,42 @@ func (w *sizeWatch) check() {
 	if !w.stopped {
 		w.t.Reset(pollInterval)
 	}
+}
+
+// maxDirEntries bounds the walk of a private directory: a child that
+// makes more files than this is stopped as if it had filled the directory,
+// so the check stays cheap whatever it does.
+const maxDirEntries = 10000
+
+// dirUsage is the disk space the files under dir take (allocated blocks,
+// so a sparse file counts what it really holds); math.MaxInt64 past
+// maxDirEntries entries.
+func dirUsage(dir string) int64 {
+	var total int64
+	entries := 0
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if entries++; entries > maxDirEntries {
+			total = math.MaxInt64
+			return filepath.SkipAll
+		}
+		if info, err := d.Info(); err == nil {
+			if st, ok := info.Sys().(*syscall.Stat_t); ok {
+				total += st.Blocks * 512
+			} else {
+				total += info.Size()
+			}
+		}
+		return nil
+	})
+	return total
+}
+
+// dirFullError tells the operator which setting stopped the run.
+func dirFullError(limit int64) error {
+	return fmt.Errorf("%w: the exporter's private directory (its working directory, where METRICS_FILE is) holds more than max_dir_bytes (%d bytes) or more than %d files; the exporter was stopped, raise max_dir_bytes or make it write less there", ErrOutputTooLarge, limit, maxDirEntries)
 }
 
 // stop ends the checks; one already running may still call overflow.

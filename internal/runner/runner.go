@@ -61,6 +61,7 @@ func (o Output) String() string {
 const (
 	DefaultKillGrace      = 2 * time.Second
 	DefaultMaxOutputBytes = 16 << 20
+	DefaultMaxDirBytes    = 64 << 20
 	DefaultCaptureBytes   = 64 << 10
 )
 
@@ -112,6 +113,10 @@ type Spec struct {
 	KillGrace time.Duration
 	// MaxOutputBytes caps the metrics, file or stdout. Default 16 MiB.
 	MaxOutputBytes int64
+	// MaxDirBytes caps the disk space of the private directory, every file
+	// the child writes there (by a relative name: it is the working
+	// directory) together. Default 64 MiB, and never below MaxOutputBytes.
+	MaxDirBytes int64
 	// CaptureBytes is how much of stdout and of stderr is kept (the tail).
 	// Default 64 KiB each.
 	CaptureBytes int
@@ -157,6 +162,12 @@ func (s Spec) withDefaults() Spec {
 	if s.MaxOutputBytes <= 0 {
 		s.MaxOutputBytes = DefaultMaxOutputBytes
 	}
+	if s.MaxDirBytes <= 0 {
+		s.MaxDirBytes = DefaultMaxDirBytes
+	}
+	// The metrics file lives in the directory: the output cap decides
+	// for it.
+	s.MaxDirBytes = max(s.MaxDirBytes, s.MaxOutputBytes)
 	if s.CaptureBytes <= 0 {
 		s.CaptureBytes = DefaultCaptureBytes
 	}

@@ -534,3 +534,43 @@ echo 'ok 1' > "$METRICS_FILE"`))
 		t.Error("stray.log was written in metricwrap's working directory")
 	}
 }
+
+// TestRunPrivateDirCap: a second file in the private directory (the
+// working directory) growing without end, or a flood of small files, stops
+// the run early with an error naming max_dir_bytes, in file and stdout mode.
+func TestRunPrivateDirCap(t *testing.T) {
+	tests := []struct {
+		name   string
+		output Output
+		body   string
+	}{
+		{"1 GiB beside METRICS_FILE", OutputFile, `head -c 1073741824 /dev/zero > other.dat; echo 'up 1' > "$METRICS_FILE"`},
+		{"1 GiB in stdout mode", OutputStdout, `head -c 1073741824 /dev/zero > other.dat; echo 'up 1'`},
+		{"1 GiB in a subdirectory", OutputFile, `mkdir -p a/b && head -c 1073741824 /dev/zero > a/b/c; echo 'up 1' > "$METRICS_FILE"`},
+		{"20000 files", OutputFile, `i=0; while [ $i -lt 20000 ]; do : > f$i; i=$((i+1)); done; echo 'up 1' > "$METRICS_FILE"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := spec(t, script(t, tt.body))
+			s.Output = tt.output
+			s.MaxOutputBytes = 1 << 20
+			s.MaxDirBytes = 1 << 20
+			s.Timeout = 60 * time.Second
+			start := time.Now()
+			_, err := Run(context.Background(), s)
+			took := time.Since(start)
+			if !errors.Is(err, ErrOutputTooLarge) || !strings.Contains(err.Error(), "max_dir_bytes (1048576 bytes)") {
+				t.Fatalf("err = %v, want ErrOutputTooLarge naming max_dir_bytes", err)
+			}
+			t.Logf("stopped after %v", took)
+			assertEmptyDir(t, s.TempDir)
+		})
+	}
+	// Under the cap, a file beside the metrics is fine.
+	s := spec(t, script(t, `head -c 1000 /dev/zero > other.dat; echo 'up 1' > "$METRICS_FILE"`))
+	s.MaxDirBytes = 1 << 20
+	if res, err := Run(context.Background(), s); err != nil || string(res.Metrics) != "up 1\n" {
+		t.Fatalf("small second file: %v %q", err, res.Metrics)
+	}
+}

@@ -85,6 +85,13 @@ echo 'closed 1' > "$METRICS_FILE"`,
 		status:  500, outcome: "output_too_large", body: "max_output_bytes",
 	},
 	{
+		// Not the metrics file: a second file in the private directory.
+		name:    "huge-second-file",
+		script:  `head -c 1073741824 /dev/zero > other.dat; echo 'second 1' > "$METRICS_FILE"`,
+		options: `max_dir_bytes: 1MiB`,
+		status:  500, outcome: "output_too_large", body: "max_dir_bytes",
+	},
+	{
 		name:    "huge-stdout",
 		script:  `yes 'huge_stdout 1' | head -c 1073741824`,
 		options: `max_output_bytes: 1MiB, output: stdout`,
