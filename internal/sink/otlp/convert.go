@@ -38,6 +38,8 @@ type converter struct {
 	now         time.Time
 	temporality Temporality
 	track       tracker
+	// extra are the sink's own resource attributes; the batch's win.
+	extra map[string]string
 }
 
 // convert returns the batch as one resource with one scope.
@@ -51,23 +53,29 @@ func (c *converter) convert() *metricspb.ResourceMetrics {
 
 // resource holds the batch's constant labels and service.name, the job
 // (the exporter's name when the batch has no job), unless a constant label
-// already names the service.
+// already names the service; then the sink's own attributes that neither
+// sets.
 func (c *converter) resource() *resourcepb.Resource {
-	names := make([]string, 0, len(c.b.Labels))
-	for k := range c.b.Labels {
+	own := map[string]string{}
+	for k, v := range c.extra {
+		own[k] = v
+	}
+	service := c.b.Job
+	if service == "" {
+		service = c.b.Exporter
+	}
+	own["service.name"] = service
+	for k, v := range c.b.Labels {
+		own[k] = v
+	}
+	names := make([]string, 0, len(own))
+	for k := range own {
 		names = append(names, k)
 	}
 	sort.Strings(names)
 	r := &resourcepb.Resource{}
-	if _, ok := c.b.Labels["service.name"]; !ok {
-		service := c.b.Job
-		if service == "" {
-			service = c.b.Exporter
-		}
-		r.Attributes = append(r.Attributes, attr("service.name", service))
-	}
 	for _, k := range names {
-		r.Attributes = append(r.Attributes, attr(k, c.b.Labels[k]))
+		r.Attributes = append(r.Attributes, attr(k, own[k]))
 	}
 	return r
 }

@@ -33,7 +33,9 @@ type EnvTLS struct {
 //   - OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: cumulative,
 //     delta or lowmemory (counters and histograms as deltas, as delta);
 //   - OTEL_EXPORTER_OTLP_[METRICS_]CERTIFICATE, CLIENT_CERTIFICATE and
-//     CLIENT_KEY: TLS files.
+//     CLIENT_KEY: TLS files;
+//   - OTEL_RESOURCE_ATTRIBUTES: resource attributes in the headers' form
+//     (the batch's constant labels and service.name win).
 //
 // Name, Logger and StateFile are left to the caller.
 func OptionsFromEnv(getenv func(string) string) (Options, EnvTLS, error) {
@@ -69,6 +71,11 @@ func OptionsFromEnv(getenv func(string) string) (Options, EnvTLS, error) {
 	}
 	if len(headers) > 0 {
 		o.Headers = headers
+	}
+	if res, err := ParseHeaders(getenv("OTEL_RESOURCE_ATTRIBUTES")); err != nil {
+		return o, t, fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES: %w", err)
+	} else if len(res) > 0 {
+		o.Resource = res
 	}
 	if v, name := get("PROTOCOL"); v != "" && v != "http/protobuf" {
 		return o, t, fmt.Errorf("%s=%s: this sink speaks http/protobuf only (unset it, or point a Collector's OTLP/HTTP receiver at it)", name, v)

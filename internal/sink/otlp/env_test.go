@@ -47,12 +47,16 @@ func TestOptionsFromEnvSettings(t *testing.T) {
 		"OTEL_EXPORTER_OTLP_COMPRESSION":         "none",
 		"OTEL_EXPORTER_OTLP_CERTIFICATE":         "/ca.pem",
 		"OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE": "/metrics-ca.pem",
+		"OTEL_RESOURCE_ATTRIBUTES":               "k8s.pod.name=p-1,deployment.environment=prod",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if o.Headers["Authorization"] != "Api-Token dt0c01.abc" || o.Headers["x-a"] != "2" {
 		t.Errorf("headers %v", o.Headers)
+	}
+	if o.Resource["k8s.pod.name"] != "p-1" || o.Resource["deployment.environment"] != "prod" {
+		t.Errorf("resource %v", o.Resource)
 	}
 	if o.Timeout != 2500*time.Millisecond || o.Compression != otlp.CompressionNone || tlsFiles.CAFile != "/metrics-ca.pem" {
 		t.Errorf("timeout %s, compression %s, tls %+v", o.Timeout, o.Compression, tlsFiles)

@@ -12,12 +12,16 @@ package otlp
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,6 +66,11 @@ type Options struct {
 	// Headers are sent with every request (Authorization: Api-Token ...).
 	// They are never logged.
 	Headers map[string]string
+	// Resource are resource attributes added to every batch's own (its
+	// constant labels and service.name, which win): OTEL_RESOURCE_ATTRIBUTES
+	// for the env-only sink, such as the k8s.* attributes the OpenTelemetry
+	// Operator injects.
+	Resource map[string]string
 	// Temporality is Cumulative (the default) or Delta.
 	Temporality Temporality
 	// Compression is CompressionGzip (the default) or CompressionNone.
@@ -193,9 +202,38 @@ func parseURL(raw string) (*url.URL, error) {
 func (s *Sink) Name() string { return s.o.Name }
 
 // Destination implements sink.Sink: the metrics URL, without user
-// information. Headers are not part of it: a rotated token still reaches
-// the same receiver.
-func (s *Sink) Destination() string { return "otlp " + s.url }
+// information, and a digest of the headers that may select the receiving
+// end (a tenant such as Mimir's X-Scope-OrgID), so that a batch spooled for
+// one tenant is never delivered to another after the config changed.
+// Credentials (Authorization and any header whose name says token, key,
+// auth, secret or password) are left out: a rotated token still reaches
+// the same receiver, and no secret goes into the spool's keys.
+func (s *Sink) Destination() string {
+	var pairs []string
+	for k, v := range s.o.Headers {
+		if !credential(k) {
+			pairs = append(pairs, strings.ToLower(k)+"="+v)
+		}
+	}
+	if len(pairs) == 0 {
+		return "otlp " + s.url
+	}
+	sort.Strings(pairs)
+	sum := sha256.Sum256([]byte(strings.Join(pairs, "\n")))
+	return "otlp " + s.url + " headers:" + hex.EncodeToString(sum[:8])
+}
+
+// credential reports whether a header carries a credential rather than
+// something that selects the destination.
+func credential(name string) bool {
+	n := strings.ToLower(name)
+	for _, w := range []string{"authorization", "token", "key", "auth", "secret", "password", "cookie"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
 
 // Collectors returns the sink's own metrics, for the server's registry.
 func (s *Sink) Collectors() []prometheus.Collector {
@@ -226,7 +264,7 @@ func (s *Sink) prepare(b *batch.Batch) ([]*request, *pending) {
 	defer s.mu.Unlock()
 	now := s.now()
 	s.st.expire(now)
-	c := &converter{b: b, now: now, temporality: s.o.Temporality}
+	c := &converter{b: b, now: now, temporality: s.o.Temporality, extra: s.o.Resource}
 	if p, ok := s.st.Pending[b.ID]; ok && b.ID != "" && s.o.Temporality == Delta {
 		if p.Done {
 			s.log.Debug("batch already delivered; not sending it again", "batch", b.ID)

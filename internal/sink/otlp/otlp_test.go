@@ -148,7 +148,8 @@ func metrics(reqs []*collectorpb.ExportMetricsServiceRequest) map[string][]*metr
 }
 
 func TestCumulative(t *testing.T) {
-	s, rc := newSink(t, otlp.Options{})
+	// The sink's own resource attributes yield to the batch's.
+	s, rc := newSink(t, otlp.Options{Resource: map[string]string{"env": "other", "service.name": "other"}})
 	created := t0.Add(-time.Hour)
 	c := counter("jobs_total", 7, label("env", "prod"), label("queue", "a"))
 	c.Metric[0].Counter.CreatedTimestamp = timestamp(created)
@@ -163,10 +164,8 @@ func TestCumulative(t *testing.T) {
 	if h := rc.headers[0]; h.Get("Content-Type") != "application/x-protobuf" || h.Get("Content-Encoding") != "gzip" {
 		t.Errorf("headers %v", h)
 	}
-	res := reqs[0].GetResourceMetrics()[0].GetResource().GetAttributes()
-	if len(res) != 2 || res[0].GetKey() != "service.name" || res[0].GetValue().GetStringValue() != "nightly" ||
-		res[1].GetKey() != "env" || res[1].GetValue().GetStringValue() != "prod" {
-		t.Errorf("resource attributes %v", res)
+	if res := attrs(reqs[0].GetResourceMetrics()[0].GetResource().GetAttributes()); res != "env=prod,service.name=nightly" {
+		t.Errorf("resource attributes %s", res)
 	}
 	ms := metrics(reqs)
 	sum := ms["jobs_total"][0].GetSum()
@@ -364,3 +363,26 @@ func TestSecretsStayOut(t *testing.T) {
 }
 
 func timestamp(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
+
+// TestDestinationByTenant: a tenant header is part of the destination (a
+// batch spooled for tenant a never goes to tenant b), a credential is not
+// (a rotated token keeps the queue) and never appears in it.
+func TestDestinationByTenant(t *testing.T) {
+	dest := func(h map[string]string) string {
+		s, err := otlp.New(otlp.Options{Name: "m", URL: "http://mimir:8080/otlp/v1/metrics", Headers: h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Destination()
+	}
+	a := dest(map[string]string{"X-Scope-OrgID": "a", "Authorization": "Bearer SECRET1"})
+	if a == dest(map[string]string{"X-Scope-OrgID": "b", "Authorization": "Bearer SECRET1"}) {
+		t.Error("tenants a and b share a destination")
+	}
+	if a != dest(map[string]string{"x-scope-orgid": "a", "Authorization": "Bearer SECRET2", "X-Api-Key": "k"}) {
+		t.Error("a rotated credential changed the destination")
+	}
+	if strings.Contains(a, "SECRET") || dest(nil) != "otlp http://mimir:8080/otlp/v1/metrics" {
+		t.Errorf("destinations %q, %q", a, dest(nil))
+	}
+}
