@@ -37,6 +37,8 @@ type Config struct {
 	// Line and Problem.
 	file  string
 	lines map[string]int
+	// envRefs lists, per value path, the variables ${VAR} expanded there.
+	envRefs map[string][]string
 }
 
 // GlobalConfig holds the settings every exporter inherits.
@@ -188,7 +190,7 @@ func loadBytes(filename string, data []byte) (*Config, error) {
 	if len(doc.Content) > 0 {
 		c.decodeNode(d, doc.Content[0], "")
 	}
-	c.file, c.lines = filename, d.lines
+	c.file, c.lines, c.envRefs = filename, d.lines, d.envRefs
 	if err := d.err(); err != nil {
 		return partial(c, err)
 	}

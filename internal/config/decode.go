@@ -27,10 +27,13 @@ type decoder struct {
 	bad map[string]bool
 	// aliases counts alias dereferences, see maxAliases.
 	aliases int
+	// envRefs lists, per value path, the variables ${VAR} took from the
+	// environment there.
+	envRefs map[string][]string
 }
 
 func newDecoder(file string) *decoder {
-	return &decoder{file: file, lines: map[string]int{}, keys: map[string][]string{}, bad: map[string]bool{}}
+	return &decoder{file: file, lines: map[string]int{}, keys: map[string][]string{}, bad: map[string]bool{}, envRefs: map[string][]string{}}
 }
 
 // nodeDecoder is implemented by the config's own types: they set their

@@ -37,7 +37,13 @@ func (d *decoder) expandTree(n *yaml.Node, path string, lookup func(string) (str
 		if !strings.Contains(n.Value, "$") {
 			return
 		}
-		out, err := expand(n.Value, lookup)
+		out, err := expand(n.Value, func(name string) (string, bool) {
+			v, ok := lookup(name)
+			if ok {
+				d.envRefs[path] = append(d.envRefs[path], name)
+			}
+			return v, ok
+		})
 		if err != nil {
 			d.addf(n.Line, path, "%v", err)
 			d.bad[path] = true

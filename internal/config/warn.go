@@ -2,19 +2,32 @@ package config
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp/syntax"
 	"strings"
 )
 
 // Warnings lists what loads but is likely a mistake, each located like an
-// Error; check-config prints them and still exits 0. Today: a pass_as arg
-// parameter whose value stands as an argument of its own (`arg: '{value}'`,
-// `'--{name} {value}'`) while its pattern admits a leading "-", so a
-// request can hand the program an option (`--help`, `-rf`).
+// Error; check-config prints them and still exits 0:
+//   - a pass_as arg parameter whose value stands as an argument of its own
+//     (`arg: '{value}'`, `'--{name} {value}'`) while its pattern admits a
+//     leading "-", so a request can hand the program an option (`--help`,
+//     `-rf`);
+//   - a ${VAR} in a `command:` shell snippet (`sh -c '...'`): metricwrap
+//     expanded it at load from its own environment, not the shell from the
+//     child's.
 func (c *Config) Warnings() []*Error {
 	var out []*Error
 	for _, name := range sortedKeys(c.Exporters) {
 		e := c.Exporters[name]
+		if shellSnippet(e.Command) {
+			for i := range e.Command {
+				key := index(join(join("exporters", name), "command"), i)
+				for _, v := range c.envRefs[key] {
+					out = append(out, c.Problem(key, fmt.Errorf("${%s} in a shell snippet was expanded by metricwrap when the config loaded, from its own environment; write $${%s} to leave it to the shell (and $$$$ for the shell's $$)", v, v)))
+				}
+			}
+		}
 		for _, pn := range sortedKeys(e.Params) {
 			p := e.Params[pn]
 			if p.PassAs != PassAsArg || !valueStandsAlone(p.Arg) {
@@ -30,6 +43,25 @@ func (c *Config) Warnings() []*Error {
 		}
 	}
 	return out
+}
+
+// shellSnippet reports whether command runs a shell on a script given
+// inline (sh -c, bash -c, ...).
+func shellSnippet(command []string) bool {
+	if len(command) < 2 {
+		return false
+	}
+	switch filepath.Base(command[0]) {
+	case "sh", "bash", "dash", "ash", "zsh", "ksh":
+	default:
+		return false
+	}
+	for _, a := range command[1:] {
+		if strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "--") && strings.Contains(a, "c") {
+			return true
+		}
+	}
+	return false
 }
 
 // valueStandsAlone reports whether an arg format puts the value at the

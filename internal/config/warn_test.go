@@ -53,3 +53,27 @@ func TestWarningsOnOptionInjection(t *testing.T) {
 		}
 	}
 }
+
+// TestDollarInCommand: in a command, as in every value, $$ is a literal $
+// (so $$$$ gives a shell its $$ and $${VAR} leaves ${VAR} to the shell),
+// and a ${VAR} metricwrap expanded inside a shell snippet is warned about.
+func TestDollarInCommand(t *testing.T) {
+	t.Setenv("MW_DOLLAR_TEST", "from-metricwrap")
+	c, err := LoadBytes("d.yml", []byte(`exporters:
+  snippet:
+    command: [/bin/sh, -c, 'echo $$$$ $${HOME} $HOME ${MW_DOLLAR_TEST} cost$$5 a$b']
+  plain:
+    command: [/usr/bin/prog, '--token=${MW_DOLLAR_TEST}']
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.Exporters["snippet"].Command[2]
+	if want := "echo $$ ${HOME} $HOME from-metricwrap cost$5 a$b"; got != want {
+		t.Errorf("snippet = %q, want %q", got, want)
+	}
+	ws := c.Warnings()
+	if len(ws) != 1 || !strings.HasPrefix(ws[0].Error(), "d.yml:3: exporters.snippet.command[2]: ${MW_DOLLAR_TEST} in a shell snippet") {
+		t.Fatalf("warnings %v, want one about the snippet's ${MW_DOLLAR_TEST}", ws)
+	}
+}
