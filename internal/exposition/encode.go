@@ -12,6 +12,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // Encode writes families in format f: text 0.0.4 or OpenMetrics 1.0 (which
@@ -127,6 +128,7 @@ type encoder struct {
 	comment string // and as its HELP, TYPE and UNIT lines do
 	quoted  bool   // the name goes inside the braces, quoted
 	m       *dto.Metric
+	ex      *dto.Exemplar // of the sample being written
 }
 
 func (e *encoder) family(mf *dto.MetricFamily) error {
@@ -212,7 +214,10 @@ func (e *encoder) metric(typ dto.MetricType) error {
 		if m.Counter == nil {
 			return fmt.Errorf("metric without a counter value")
 		}
+		e.ex = m.Counter.Exemplar
 		e.sample("", "", 0, 0, m.Counter.GetValue(), kindFloat)
+		e.ex = nil
+		e.created(m.Counter.CreatedTimestamp, true)
 	case dto.MetricType_GAUGE:
 		if m.Gauge == nil {
 			return fmt.Errorf("metric without a gauge value")
@@ -233,6 +238,7 @@ func (e *encoder) metric(typ dto.MetricType) error {
 		}
 		e.sampleAt(sumName, slotValue, s.GetSampleSum(), kindFloat)
 		e.sampleAt(countName, slotCount, float64(s.GetSampleCount()), kindUint)
+		e.created(s.CreatedTimestamp, false)
 	case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
 		h := m.Histogram
 		if h == nil {
@@ -246,7 +252,9 @@ func (e *encoder) metric(typ dto.MetricType) error {
 		}
 		inf := false
 		for k, b := range h.Bucket {
+			e.ex = b.Exemplar
 			e.sample("_bucket", "le", slotFirst+2*int32(k), b.GetUpperBound(), bucketCount(b), kindUint)
+			e.ex = nil
 			inf = inf || math.IsInf(b.GetUpperBound(), 1)
 		}
 		count := float64(h.GetSampleCount())
@@ -258,8 +266,51 @@ func (e *encoder) metric(typ dto.MetricType) error {
 		}
 		e.sampleAt(sumName, slotValue, h.GetSampleSum(), kindFloat)
 		e.sampleAt(countName, slotCount, count, kindUint)
+		if typ == dto.MetricType_HISTOGRAM {
+			e.created(h.CreatedTimestamp, false)
+		}
 	}
 	return nil
+}
+
+// created writes the OpenMetrics _created line of the current metric, the
+// counter's named without _total; text has none.
+func (e *encoder) created(ts *timestamppb.Timestamp, counter bool) {
+	if !e.om || ts == nil {
+		return
+	}
+	name := e.name
+	if counter {
+		e.name = strings.TrimSuffix(name, "_total")
+	}
+	e.sampleSlots("_created", "", -1, 0, slotCreated, seconds(ts), kindSeconds)
+	e.name = name
+}
+
+func seconds(ts *timestamppb.Timestamp) float64 {
+	return float64(ts.GetSeconds()) + float64(ts.GetNanos())/1e9
+}
+
+// exemplar writes " # {labels} value [timestamp]" after a counter or
+// bucket sample in OpenMetrics.
+func (e *encoder) exemplar(vslot int32) {
+	w := e.w
+	w.str(" # {")
+	for i, lp := range e.ex.Label {
+		if i > 0 {
+			w.char(',')
+		}
+		e.labelName(lp.GetName())
+		w.str(`="`)
+		writeEscaped(w, lp.GetValue(), true)
+		w.char('"')
+	}
+	w.str("} ")
+	e.number(slotExemplar+vslot, e.ex.GetValue(), kindFloat, false)
+	if e.ex.Timestamp != nil {
+		w.char(' ')
+		e.number(slotExemplarTime+vslot, seconds(e.ex.Timestamp), kindSeconds, false)
+	}
 }
 
 func hasFloatBucket(h *dto.Histogram) bool {
@@ -326,6 +377,9 @@ func (e *encoder) sampleSlots(suffix, bound string, bslot int32, b float64, vslo
 		w.char(' ')
 		e.number(slotTime, float64(e.m.GetTimestampMs()), kindTime, false)
 	}
+	if e.ex != nil && e.om {
+		e.exemplar(vslot)
+	}
 	w.char('\n')
 }
 
@@ -372,6 +426,11 @@ func (e *encoder) sameNumber(s string, v float64, k numberKind, bound bool) bool
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil {
 		return false
+	}
+	if k == kindSeconds {
+		// A protobuf timestamp holds nanoseconds, not the float: the
+		// spelling is right when it rounds to the same instant.
+		return math.Abs(f-v) <= 1e-9+math.Abs(v)*0x1p-50
 	}
 	if bound && e.om && math.IsInf(f, 1) && s != "+Inf" {
 		return false

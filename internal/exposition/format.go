@@ -19,9 +19,10 @@
 //     family "x_total". Encoded as text it reads "# TYPE x_total counter" /
 //     "x_total 1", which is what client_golang produces and what the
 //     Pushgateway and Prometheus accept; as OpenMetrics, "# TYPE x counter".
-//   - OpenMetrics "_created" samples and exemplars are checked and dropped:
-//     text 0.0.4 and the Pushgateway have no place for them. A "_created"
-//     gauge family (the Python client's text output) is an ordinary gauge.
+//   - OpenMetrics "_created" samples and exemplars are kept in the dto
+//     fields for them (CreatedTimestamp, Exemplar) and written again only
+//     as OpenMetrics: text 0.0.4 has no place for them. A "_created" gauge
+//     family (the Python client's text output) is an ordinary gauge.
 //   - OpenMetrics info "x" becomes the gauge family "x_info"; stateset
 //     becomes a gauge; unknown becomes untyped; gaugehistogram keeps the
 //     GAUGE_HISTOGRAM type (text renders it as a histogram).

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	dto "github.com/prometheus/client_model/go"
 )
 
 // sampleLine is one sample line taken apart; the strings are views of the
@@ -14,6 +16,9 @@ type sampleLine struct {
 	value    string
 	ts       string // "" when the sample has none
 	exemplar bool
+	ex       *dto.Exemplar // the exemplar, with its value's and timestamp's text
+	exValue  string
+	exTs     string
 }
 
 // sample parses one sample line and adds it to its family.

@@ -11,6 +11,9 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // omSuffixes are the sample names each OpenMetrics type claims, besides
@@ -217,12 +220,13 @@ func (p *parser) omLine(ln string, sl *sampleLine) error {
 		return p.errf("unexpected %q after the value of %s", clip(s), clip(name))
 	}
 	sl.exemplar = true
-	return p.exemplar(s[2:], name)
+	return p.exemplar(s[2:], name, sl)
 }
 
-// exemplar checks an OpenMetrics exemplar ({labels} value [timestamp]),
-// which is then dropped: text 0.0.4 has no place for it.
-func (p *parser) exemplar(s, name string) error {
+// exemplar reads an OpenMetrics exemplar ({labels} value [timestamp]) into
+// sl, to be kept on the counter or bucket it follows: OpenMetrics out
+// writes it again, text has no place for it.
+func (p *parser) exemplar(s, name string, sl *sampleLine) error {
 	lbls, _, rest, err := p.labels(s, nil, false)
 	if err != nil {
 		return err
@@ -238,13 +242,33 @@ func (p *parser) exemplar(s, name string) error {
 		return p.errf("invalid exemplar on %s: want # {labels} value [timestamp]", clip(name))
 	}
 	vs, ts, more := strings.Cut(rest[1:], " ")
-	if _, err := p.value(vs); err != nil {
+	v, err := p.value(vs)
+	if err != nil {
 		return p.errf("invalid exemplar value %q on %s", clip(vs), clip(name))
 	}
+	ex := &dto.Exemplar{Value: p.float(v)}
+	for _, l := range lbls {
+		ex.Label = append(ex.Label, &dto.LabelPair{Name: p.str(l.name), Value: p.str(l.value)})
+	}
+	sl.exValue = vs
 	if more {
-		if _, _, err := p.timestamp(ts); err != nil {
+		ms, sec, err := p.timestamp(ts)
+		if err != nil {
 			return err
 		}
+		ex.Timestamp = timestampOf(ms, sec)
+		sl.exTs = ts
 	}
+	sl.ex = ex
 	return nil
+}
+
+// timestampOf turns a parsed OpenMetrics timestamp into a protobuf one,
+// to the nanosecond the seconds allow.
+func timestampOf(ms int64, sec float64) *timestamppb.Timestamp {
+	whole := math.Floor(sec)
+	if math.Abs(sec) < 1<<62 {
+		return &timestamppb.Timestamp{Seconds: int64(whole), Nanos: int32(math.Round((sec - whole) * 1e9))}
+	}
+	return &timestamppb.Timestamp{Seconds: ms / 1000}
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/common/expfmt"
+
 	"github.com/metricwrap/metricwrap/internal/testenv"
 )
 
@@ -136,6 +138,23 @@ func TestOpenMetricsRulesAgreeWithPython(t *testing.T) {
 	for i, r := range omRules {
 		docs[i] = r.doc
 	}
+	// What we write from each valid document must be valid too.
+	var written []string
+	for _, r := range omRules {
+		if r.want != "" {
+			continue
+		}
+		fams, err := Parse([]byte(r.doc), FormatOpenMetrics)
+		if err != nil {
+			t.Fatalf("%s: %v", r.name, err)
+		}
+		var b bytes.Buffer
+		if err := Encode(&b, fams, expfmt.FmtOpenMetrics_1_0_0); err != nil {
+			t.Fatalf("%s: Encode() = %v", r.name, err)
+		}
+		written = append(written, b.String())
+	}
+	docs = append(docs, written...)
 	in, _ := json.Marshal(docs)
 	cmd := exec.Command(py, "-c", `
 import json, sys
@@ -155,8 +174,13 @@ print(json.dumps(out))
 		t.Fatalf("python: %v", err)
 	}
 	var ok []bool
-	if err := json.Unmarshal(out, &ok); err != nil || len(ok) != len(omRules) {
+	if err := json.Unmarshal(out, &ok); err != nil || len(ok) != len(docs) {
 		t.Fatalf("python answered %q", out)
+	}
+	for i, doc := range written {
+		if !ok[len(omRules)+i] {
+			t.Errorf("prometheus_client refuses what we wrote:\n%s", doc)
+		}
 	}
 	for i, r := range omRules {
 		if want := r.want == "" != r.notPython; ok[i] != want {

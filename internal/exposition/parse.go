@@ -78,9 +78,11 @@ type family struct {
 	groups []group
 	index  map[uint64]int32
 
-	spells   []spell
-	unitName string // OpenMetrics: the UNIT, checked when the family ends
-	samples  int    // sample lines read, kept or not
+	spells []spell
+	// pendingCreated is a counter's _created seen before its _total.
+	pendingCreated *pendingCreated
+	unitName       string // OpenMetrics: the UNIT, checked when the family ends
+	samples        int    // sample lines read, kept or not
 
 	// OpenMetrics grouping: the group (labels without le, quantile or the
 	// stateset label) and timestamp of the previous sample, the groups seen,

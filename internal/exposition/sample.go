@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // route finds the family and role of a sample called name, starting an
@@ -122,6 +123,9 @@ func (p *parser) add(sl *sampleLine, v float64, ts *int64, tsSec float64) error 
 		}
 	}
 	if r == roleCreated {
+		if p.om {
+			p.addCreated(f, sl, v, ts)
+		}
 		return nil
 	}
 	switch f.kind {
@@ -152,6 +156,15 @@ func (p *parser) add(sl *sampleLine, v float64, ts *int64, tsSec float64) error 
 		c := p.counters.one()
 		c.Value = val
 		m.Counter = c
+		if sl.ex != nil {
+			c.Exemplar = sl.ex
+			p.noteExemplar(f, idx, slotValue, sl)
+		}
+		if pc := f.pendingCreated; pc != nil && pc.hash == hashLabels(p.seed, lbls) {
+			c.CreatedTimestamp = pc.ts
+			p.note(f, idx, slotCreated, pc.text, pc.v, kindSeconds)
+		}
+		f.pendingCreated = nil
 	case dto.MetricType_GAUGE:
 		g := p.gauges.one()
 		g.Value = val
@@ -256,7 +269,10 @@ func (p *parser) addGrouped(f *family, r role, sl *sampleLine, v float64, ts *in
 		k := int32(len(m.Histogram.Bucket))
 		p.note(f, idx, slotFirst+2*k, sv, bound, kindFloat)
 		p.note(f, idx, slotFirst+2*k+1, sl.value, v, kindUint)
-		b := &dto.Bucket{UpperBound: p.float(bound)}
+		b := &dto.Bucket{UpperBound: p.float(bound), Exemplar: sl.ex}
+		if sl.ex != nil {
+			p.noteExemplar(f, idx, slotFirst+2*k+1, sl)
+		}
 		b.CumulativeCount, b.CumulativeCountFloat = p.counts(v)
 		m.Histogram.Bucket = append(m.Histogram.Bucket, b)
 	}
@@ -367,4 +383,55 @@ func (p *parser) counts(v float64) (*uint64, *float64) {
 		return &u, nil
 	}
 	return nil, p.float(v)
+}
+
+// pendingCreated is a counter's _created sample that came before its
+// _total, waiting for it.
+type pendingCreated struct {
+	hash uint64
+	ts   *timestamppb.Timestamp
+	text string
+	v    float64
+}
+
+// addCreated keeps an OpenMetrics _created sample as the created timestamp
+// of its series, which OpenMetrics out writes again. A counter's _created
+// without a _total of the same labels next to it is dropped.
+func (p *parser) addCreated(f *family, sl *sampleLine, v float64, ts *int64) {
+	if math.IsNaN(v) || math.Abs(v) >= 1<<53 {
+		return // no instant; checked, and not worth keeping
+	}
+	created := timestampOf(int64(v*1000), v)
+	switch f.kind {
+	case kindCounter:
+		ms := f.mf.Metric
+		if n := len(ms); n > 0 && ms[n-1].Counter != nil && ms[n-1].Counter.CreatedTimestamp == nil && sameLabels(p.lbls, ms[n-1].Label) {
+			ms[n-1].Counter.CreatedTimestamp = created
+			p.note(f, n-1, slotCreated, sl.value, v, kindSeconds)
+			return
+		}
+		f.pendingCreated = &pendingCreated{hashLabels(p.seed, p.lbls), created, sl.value, v}
+	case kindSummary, kindHistogram:
+		n := len(f.mf.Metric)
+		idx := p.group(f, p.lbls, ts)
+		if ts != nil && len(f.mf.Metric) > n {
+			p.note(f, idx, slotTime, sl.ts, float64(*ts), kindTime)
+		}
+		m := f.mf.Metric[idx]
+		if m.Summary != nil {
+			m.Summary.CreatedTimestamp = created
+		} else {
+			m.Histogram.CreatedTimestamp = created
+		}
+		p.note(f, idx, slotCreated, sl.value, v, kindSeconds)
+	}
+}
+
+// noteExemplar records the spellings of the exemplar on the sample in
+// value slot vslot.
+func (p *parser) noteExemplar(f *family, idx int, vslot int32, sl *sampleLine) {
+	p.note(f, idx, slotExemplar+vslot, sl.exValue, sl.ex.GetValue(), kindFloat)
+	if sl.exTs != "" {
+		p.note(f, idx, slotExemplarTime+vslot, sl.exTs, seconds(sl.ex.Timestamp), kindSeconds)
+	}
 }

@@ -31,6 +31,10 @@ const (
 	slotValue = 1 // a counter, gauge or untyped value; a summary or histogram _sum
 	slotCount = 2 // a summary or histogram _count
 	slotFirst = 3 // quantile or bucket k: its bound at 3+2k, its value at 4+2k
+
+	slotExemplar     = 1 << 20 // plus the slot of the value it follows: the exemplar's value
+	slotExemplarTime = 1 << 21 // plus the same: the exemplar's timestamp
+	slotCreated      = 1 << 22 // the _created sample's value
 )
 
 // Origins of a family, stored as the record's first byte.
@@ -50,9 +54,10 @@ type spell struct {
 type numberKind uint8
 
 const (
-	kindFloat numberKind = iota
-	kindUint             // counts that dto keeps as integers
-	kindTime             // milliseconds (text) or seconds (OpenMetrics)
+	kindFloat   numberKind = iota
+	kindUint               // counts that dto keeps as integers
+	kindTime               // milliseconds (text) or seconds (OpenMetrics)
+	kindSeconds            // OpenMetrics seconds kept as a protobuf timestamp (created, exemplar)
 )
 
 // appendCanonical appends v as expfmt writes it: text's shortest float,
@@ -63,6 +68,8 @@ func appendCanonical(b []byte, v float64, om bool, k numberKind) []byte {
 		return strconv.AppendInt(b, int64(v), 10)
 	case k == kindTime:
 		v /= 1000
+	case k == kindSeconds:
+		om = true
 	case k == kindUint && om && v >= 0 && v < 1<<63 && v == math.Trunc(v):
 		return strconv.AppendUint(b, uint64(v), 10)
 	}
@@ -107,7 +114,7 @@ func (p *parser) note(f *family, metric int, slot int32, s string, v float64, k 
 	if !p.keep {
 		return
 	}
-	if k != kindTime {
+	if k != kindTime && k != kindSeconds {
 		if canonical, known := quickCanonical(s, p.om, k); known {
 			if !canonical {
 				f.spells = append(f.spells, spell{int32(metric), slot, s})
