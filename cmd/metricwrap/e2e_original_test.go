@@ -275,6 +275,14 @@ func TestServeLikeOriginal(t *testing.T) {
 			if strings.Contains(dbg.Metrics, "metricwrap-job") {
 				t.Errorf("the runner's job line reached the debug view:\n%s", dbg.Metrics)
 			}
+			if mode.warm {
+				// A built-in (the embedded default's dummy) shows its
+				// exposition in the debug view too.
+				code, body = get(t, s.url+"/metrics/dummy?debug=1")
+				if err := json.Unmarshal([]byte(body), &dbg); err != nil || code != 200 || !strings.Contains(dbg.Metrics, "dummy_gauge") {
+					t.Errorf("dummy debug view: %d %v\n%s", code, err, body)
+				}
+			}
 			// Row 12: an unknown exporter's debug answer is the original's.
 			code, body = get(t, s.url+"/metrics/nope?debug=1")
 			if err := json.Unmarshal([]byte(body), &dbg); err != nil || code != 404 || dbg.ReturnCode != 255 || dbg.Stdout != "Exporter not found.\n" {

@@ -108,7 +108,7 @@ func (e *builtinExporter) Run(ctx context.Context, req *Request) (*Result, error
 	if err := requireMetrics(fams, exposition.FormatText, "the built-in collected no metric"); err != nil {
 		return res, err
 	}
-	if !req.Debug {
+	if !req.ShowRaw {
 		return res, nil
 	}
 	// Only the debug view shows the raw exposition; a built-in has none of

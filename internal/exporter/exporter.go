@@ -57,6 +57,9 @@ type Request struct {
 	// Debug asks the exporter for debug output (the original tool's --debug,
 	// passed to Python exporters' constructor).
 	Debug bool
+	// ShowRaw says the caller shows Result.Raw (the server's debug view),
+	// so a built-in, which has no exposition of its own, encodes one.
+	ShowRaw bool
 }
 
 // Result is what one run produced. It is returned alongside a run error too,

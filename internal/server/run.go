@@ -130,7 +130,7 @@ func (s *Server) execute(ctx context.Context, e *exporter.Entry, params map[stri
 			return nil, err
 		}
 		defer lim.release()
-		return s.runOnce(ctx, e, params, timeout)
+		return s.runOnce(ctx, e, params, timeout, debug)
 	}
 	var res *exporter.Result
 	var err error
@@ -179,12 +179,12 @@ func (s *Server) RunEntry(ctx context.Context, e *exporter.Entry, params map[str
 		return nil, err
 	}
 	defer lim.release()
-	return s.runOnce(ctx, e, params, timeout)
+	return s.runOnce(ctx, e, params, timeout, false)
 }
 
 // runOnce runs the exporter and records the run's metrics and history.
 func (s *Server) runOnce(ctx context.Context, e *exporter.Entry, params map[string]string,
-	timeout time.Duration) (*exporter.Result, error) {
+	timeout time.Duration, debug bool) (*exporter.Result, error) {
 	name := e.Name()
 	if !s.enter() {
 		return nil, fmt.Errorf("server shutting down: %w", context.Canceled)
@@ -195,7 +195,7 @@ func (s *Server) runOnce(ctx context.Context, e *exporter.Entry, params map[stri
 	start := time.Now()
 	// As the original tool, the debug view shows the run a scrape gets:
 	// the exporter is not told (Request.Debug is the CLI's --debug).
-	res, err := e.Run(ctx, &exporter.Request{Params: params, Timeout: timeout})
+	res, err := e.Run(ctx, &exporter.Request{Params: params, Timeout: timeout, ShowRaw: debug})
 	d := time.Since(start)
 	oc := outcomeLabel(err)
 	s.metrics.runs.WithLabelValues(name, oc).Inc()
