@@ -65,3 +65,23 @@ scrape_configs:
 		t.Errorf("escaped UTF-8 series = %v, want my_metric{dotted_label=\"x\"}", got)
 	}
 }
+
+// TestControlCharacterRefused: a label value with a NUL byte, which
+// promtool and many receivers refuse, fails the run with the line to fix
+// instead of being served or pushed.
+func TestControlCharacterRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "metricwrap.yml", `exporters:
+  nul:
+    command: [/bin/sh, -c, 'printf "ok 1\nbad{v=\"a\\000b\"} 1\n" > "$METRICS_FILE"']
+`, 0o644)
+	r := runMW(t, baseEnv(), "run", "nul", "--config.file", cfg)
+	if r.code == 0 {
+		t.Fatalf("run succeeded:\n%s", r.stdout)
+	}
+	want := `line 2: value of label "v" in series bad{v="a\x00b"} holds the control character U+0000`
+	if !strings.Contains(r.stderr, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+	}
+}

@@ -78,7 +78,7 @@ func knownDifference(data []byte, ours error) string {
 		return "quotes inside a name"
 	}
 	for _, k := range []struct{ frag, reason string }{
-		{"holds a control character", "control characters in label values"},
+		{"holds the control character", "control characters in label values"},
 		{"HELP of", "HELP in UTF-8"},
 		{`duplicate label name "quantile"`, "le or quantile twice"},
 		{`duplicate label name "le"`, "le or quantile twice"},

@@ -102,7 +102,7 @@ func TestTextRules(t *testing.T) {
 		{"__name__ label", "a{__name__=\"b\"} 1\n", "reserved for the metric name"},
 		{"unknown escape in a label value", "a{x=\"\\q\"} 1\n", "invalid escape sequence"},
 		{"unknown escape in HELP", "# HELP a x\\q\na 1\n", "invalid escape sequence"},
-		{"NUL in a label value", "a 1\nb{x=\"a\x00b\"} 1\n", "line 2: value of label \"x\" in series b{x=\"a\\x00b\"} holds a control character"},
+		{"NUL in a label value", "a 1\nb{x=\"a\x00b\"} 1\n", "line 2: value of label \"x\" in series b{x=\"a\\x00b\"} holds the control character U+0000"},
 		{"escape in a value", "a{x=\"\\x41\"} 1\n", "invalid escape sequence"},
 	}
 	for _, tt := range tests {

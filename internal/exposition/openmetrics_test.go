@@ -63,7 +63,7 @@ var omRules = []omRule{
 	{"duplicate label", "a{x=\"1\",x=\"2\"} 1\n# EOF\n", "duplicate label name", false},
 	{"unknown escapes are kept", "a{x=\"\\z\\f\"} 1\n# EOF\n", "", false},
 	{"__name__ is refused", "a{__name__=\"b\"} 1\n# EOF\n", "reserved for the metric name", true},
-	{"control characters are refused", "a{x=\"a\x01b\"} 1\n# EOF\n", "control character", true},
+	{"control characters are refused", "a{x=\"a\x01b\"} 1\n# EOF\n", "control character U+0001", true},
 	// Repeated series.
 	{"one series at several timestamps", "a{x=\"1\"} 1 1\na{x=\"1\"} 2 2\na{x=\"2\"} 3 1\n# EOF\n", "", false},
 	{"an exact repeat is dropped", "a 1 5\na 1 5\n# EOF\n", "", false},

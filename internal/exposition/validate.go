@@ -196,12 +196,11 @@ func checkMetric(mf *dto.MetricFamily, m *dto.Metric) string {
 				return fmt.Sprintf("duplicate label name %q in series %s", ln, series())
 			}
 		}
-		switch labelValueProblem(p.GetValue()) {
-		case badUTF8:
+		if problem := labelValueProblem(p.GetValue()); problem == "is not valid UTF-8" {
 			return fmt.Sprintf("value of label %q in series %s is not valid UTF-8", ln, series())
-		case badControl:
-			return fmt.Sprintf("value of label %q in series %s holds a control character (NUL, ESC, ...): "+
-				"promtool and many receivers refuse them; only tab and newline (written \\n) may appear", ln, series())
+		} else if problem != "" {
+			return fmt.Sprintf("value of label %q in series %s %s: promtool and many receivers refuse "+
+				"control characters; only tab and newline (written \\n) may appear", ln, series(), problem)
 		}
 		if ln == "__name__" {
 			return fmt.Sprintf("label name __name__ in series %s is reserved for the metric name", series())
@@ -298,29 +297,24 @@ func checkHistogram(h *dto.Histogram, series func() string) string {
 	return ""
 }
 
-const (
-	valueOK = iota
-	badUTF8
-	badControl
-)
-
 // labelValueProblem checks a label value in one pass: valid UTF-8, and no
-// C0 control character but tab and newline, no DEL.
-func labelValueProblem(s string) int {
+// C0 control character but tab and newline, no DEL. It returns "" or what
+// is wrong.
+func labelValueProblem(s string) string {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c < 0x20 && c != '\t' && c != '\n' || c == 0x7f {
-				return badControl
+				return fmt.Sprintf("holds the control character U+%04X", c)
 			}
 			i++
 			continue
 		}
 		r, n := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && n <= 1 {
-			return badUTF8
+			return "is not valid UTF-8"
 		}
 		i += n
 	}
-	return valueOK
+	return ""
 }

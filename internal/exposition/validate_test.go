@@ -54,7 +54,7 @@ func TestValidate(t *testing.T) {
 		{"utf-8 label name", []*dto.MetricFamily{gaugeFam("a", gauge(1, pair("a-b", "1")))}, ""},
 		{"empty label name", []*dto.MetricFamily{gaugeFam("a", gauge(1, pair("", "1")))}, `invalid label name "": write [a-zA-Z_][a-zA-Z0-9_]*, or quote a UTF-8 name: {"my.label"="value"} in series a{="1"}`},
 		{"__name__ label", []*dto.MetricFamily{gaugeFam("a", gauge(1, pair("__name__", "b")))}, `label name __name__ in series a{__name__="b"} is reserved for the metric name`},
-		{"NUL in label value", []*dto.MetricFamily{gaugeFam("a", gauge(1, pair("x", "a\x00b")))}, "value of label \"x\" in series a{x=\"a\\x00b\"} holds a control character (NUL, ESC, ...): promtool and many receivers refuse them; only tab and newline (written \\n) may appear"},
+		{"NUL in label value", []*dto.MetricFamily{gaugeFam("a", gauge(1, pair("x", "a\x00b")))}, "value of label \"x\" in series a{x=\"a\\x00b\"} holds the control character U+0000: promtool and many receivers refuse control characters; only tab and newline (written \\n) may appear"},
 		{"tab and newline in label value are fine", []*dto.MetricFamily{gaugeFam("a", gauge(1, pair("x", "a\tb\nc")))}, ""},
 		{"same series, other timestamps", []*dto.MetricFamily{gaugeFam("a", withTs(gauge(1, pair("x", "1")), 1), withTs(gauge(2, pair("x", "1")), 2))}, ""},
 		{"same series, same timestamp", []*dto.MetricFamily{gaugeFam("a", withTs(gauge(1, pair("x", "1")), 1), withTs(gauge(2, pair("x", "1")), 1))}, `duplicate series a{x="1"}`},
