@@ -56,16 +56,16 @@ func Discover(dir string, o DiscoverOptions) ([]Found, error) {
 		if o.FollowSymlinks {
 			return true
 		}
-		real, err := filepath.EvalSymlinks(path)
+		target, err := filepath.EvalSymlinks(path)
 		if err != nil {
 			return false
 		}
-		rel, err := filepath.Rel(realDir, real)
+		rel, err := filepath.Rel(realDir, target)
 		if err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 			return true
 		}
 		if o.Skipped != nil {
-			o.Skipped(path, real)
+			o.Skipped(path, target)
 		}
 		return false
 	}
