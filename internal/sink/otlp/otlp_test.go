@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -384,5 +385,36 @@ func TestDestinationByTenant(t *testing.T) {
 	}
 	if strings.Contains(a, "SECRET") || dest(nil) != "otlp http://mimir:8080/otlp/v1/metrics" {
 		t.Errorf("destinations %q, %q", a, dest(nil))
+	}
+}
+
+func TestGaugeHistogramAndNonFinite(t *testing.T) {
+	s, rc := newSink(t, otlp.Options{Temporality: otlp.Delta})
+	gh := histogram("queue_size", 5, 12, 2, 4)
+	gh.Type = dto.MetricType_GAUGE_HISTOGRAM.Enum()
+	nan := counter("broken_total", math.NaN())
+	if err := s.Push(context.Background(), mkBatch("b", t0, gh, nan, gauge("g", math.Inf(1)))); err != nil {
+		t.Fatal(err)
+	}
+	ms := metrics(rc.requests())
+	buckets := map[string]float64{}
+	for _, p := range ms["queue_size_bucket"][0].GetGauge().GetDataPoints() {
+		buckets[p.GetAttributes()[0].GetValue().GetStringValue()] = p.GetAsDouble()
+	}
+	if len(buckets) != 3 || buckets["1"] != 2 || buckets["5"] != 4 || buckets["+Inf"] != 5 {
+		t.Errorf("gauge histogram buckets %v, want le 1: 2, 5: 4, +Inf: 5", buckets)
+	}
+	if c := ms["queue_size_gcount"][0].GetGauge().GetDataPoints()[0].GetAsDouble(); c != 5 {
+		t.Errorf("gcount %v", c)
+	}
+	if ms["broken_total"] != nil {
+		t.Errorf("a NaN counter was sent: %v", ms["broken_total"])
+	}
+	// A gauge carries what the exporter said, infinite or not.
+	if g := ms["g"][0].GetGauge().GetDataPoints()[0].GetAsDouble(); !math.IsInf(g, 1) {
+		t.Errorf("gauge %v", g)
+	}
+	if err := s.Push(context.Background(), &batch.Batch{ID: "empty"}); !sink.IsPermanent(err) {
+		t.Errorf("empty batch: %v, want refused", err)
 	}
 }
