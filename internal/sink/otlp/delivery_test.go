@@ -2,7 +2,11 @@ package otlp_test
 
 import (
 	"context"
+	"encoding/pem"
 	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -56,5 +60,42 @@ sinks:
 	}
 	if _, err := os.Stat(filepath.Join(spoolDir, ".state", "otlp-collector.json")); err != nil {
 		t.Errorf("no state beside the spool: %v", err)
+	}
+}
+
+// TestTLSConfig: a config sink's tls_config (the plumbing every sink
+// shares) reaches the OTLP client: an https receiver whose CA is only in
+// ca_file is reached, and refused without it.
+func TestTLSConfig(t *testing.T) {
+	rc := &receiver{}
+	srv := httptest.NewUnstartedServer(rc)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is expected
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		tls string
+		ok  bool
+	}{{fmt.Sprintf("tls_config: {ca_file: %q}", ca), true}, {"retry_for: 0s", false}} {
+		cfg, err := config.LoadBytes("metricwrap.yml", fmt.Appendf(nil, "spool: {dir: %q}\nsinks:\n  secure:\n    type: otlp\n    url: %s/v1/metrics\n    %s\n",
+			t.TempDir(), srv.URL, tc.tls))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := delivery.Open([]string{"secure"}, delivery.Options{Config: cfg, NoSpool: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = d.Deliver(context.Background(), mkBatch("t", t0, gauge("g", 1)))
+		d.Close()
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: %v, want ok %t", tc.tls, err, tc.ok)
+		}
+	}
+	if n := len(rc.requests()); n != 1 {
+		t.Errorf("%d requests arrived, want 1", n)
 	}
 }
