@@ -270,3 +270,39 @@ func TestSymlinkOutOfExportersDirIsNotRun(t *testing.T) {
 		_ = os.Remove(canary)
 	}
 }
+
+// TestScrapeFailureHidesURLSecrets: a scrape exporter's failure body, which
+// any client reads, names the endpoint without its query token or
+// password, whether the endpoint answered an error or did not answer.
+func TestScrapeFailureHidesURLSecrets(t *testing.T) {
+	const token = "tok-planted-in-query"
+	t.Setenv("MW_SCRAPE_TOKEN", token)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "down", http.StatusBadGateway)
+	}))
+	defer up.Close()
+	dead := httptest.NewServer(http.NotFoundHandler())
+	refused := dead.Listener.Addr().String() // nothing listens there once closed
+	dead.Close()
+	cfg, err := config.LoadBytes("s.yml", []byte(`exporters:
+  answered: {scrape: '`+up.URL+`/metrics?token=${MW_SCRAPE_TOKEN}'}
+  refused: {scrape: 'http://u:${MW_SCRAPE_TOKEN}@`+refused+`/metrics?token=${MW_SCRAPE_TOKEN}'}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := exporter.Build(cfg, exporter.BuildOptions{ExportersDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ts := newTestServer(t, Options{EnableDebug: true}, set.Entries()...)
+	for _, p := range []string{"/metrics/answered", "/metrics/refused", "/metrics/refused?debug=1", "/", "/api/v1/exporters"} {
+		code, body, _ := get(t, ts.URL+p)
+		if strings.Contains(body, token) {
+			t.Errorf("GET %s (%d) shows the token: %s", p, code, shorten(body))
+		}
+	}
+	if _, body, _ := get(t, ts.URL+"/metrics/answered"); !strings.Contains(body, "token=xxxxx") {
+		t.Errorf("the failure body does not name the endpoint: %q", body)
+	}
+}
