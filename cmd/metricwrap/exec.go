@@ -21,6 +21,7 @@ import (
 	"github.com/metricwrap/metricwrap/internal/exporter"
 	"github.com/metricwrap/metricwrap/internal/job"
 	"github.com/metricwrap/metricwrap/internal/schedule"
+	"github.com/metricwrap/metricwrap/internal/sink/otlp"
 	"github.com/metricwrap/metricwrap/internal/sink/pushgateway"
 )
 
@@ -222,13 +223,13 @@ func (c *execCmd) deliver(g *globals, cfg *config.Config, prepared *delivery.Pre
 }
 
 // takesIncrements reports whether sink name sends counters as deltas
-// (Dynatrace), so it gets the run's increments instead of the totals a
-// Pushgateway needs.
+// (Dynatrace, OTLP with delta temporality), so it gets the run's increments
+// instead of the totals a Pushgateway needs.
 func takesIncrements(cfg *config.Config, name string) bool {
 	if sc, ok := cfg.Sinks[name]; ok {
-		return sc.Type == config.SinkDynatrace
+		return sc.Type == config.SinkDynatrace || otlp.TakesIncrements(sc, nil)
 	}
-	return name == delivery.EnvDynatrace
+	return name == delivery.EnvDynatrace || name == otlp.EnvName && otlp.TakesIncrements(nil, os.Getenv)
 }
 
 // cloneFamilies is a deep copy of fams, for a second set of values.

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/metricwrap/metricwrap/internal/config"
 )
 
 // DefaultEndpoint is the OpenTelemetry SDKs' default for OTLP/HTTP metrics:
@@ -93,13 +95,9 @@ func OptionsFromEnv(getenv func(string) string) (Options, EnvTLS, error) {
 		}
 		o.Timeout = time.Duration(ms) * time.Millisecond
 	}
-	switch v := strings.ToLower(strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"))); v {
-	case "", "cumulative":
-		o.Temporality = Cumulative
-	case "delta", "lowmemory":
-		o.Temporality = Delta
-	default:
-		return o, t, fmt.Errorf("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=%s: want cumulative, delta or lowmemory", v)
+	var err error
+	if o.Temporality, err = temporalityFromEnv(getenv); err != nil {
+		return o, t, err
 	}
 	t.CAFile, _ = get("CERTIFICATE")
 	t.CertFile, _ = get("CLIENT_CERTIFICATE")
@@ -108,6 +106,29 @@ func OptionsFromEnv(getenv func(string) string) (Options, EnvTLS, error) {
 		return o, t, errors.New("set both OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY, or neither")
 	}
 	return o, t, nil
+}
+
+// temporalityFromEnv reads OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE.
+func temporalityFromEnv(getenv func(string) string) (Temporality, error) {
+	switch v := strings.ToLower(strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"))); v {
+	case "", "cumulative":
+		return Cumulative, nil
+	case "delta", "lowmemory":
+		return Delta, nil
+	default:
+		return "", fmt.Errorf("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=%s: want cumulative, delta or lowmemory", v)
+	}
+}
+
+// TakesIncrements reports whether an otlp sink sends counters as deltas,
+// and so wants the increments exec makes rather than running totals: the
+// config sink sc, or the env-only sink when sc is nil.
+func TakesIncrements(sc *config.SinkConfig, getenv func(string) string) bool {
+	if sc != nil {
+		return sc.Type == config.SinkOTLP && Temporality(sc.Temporality) == Delta
+	}
+	t, err := temporalityFromEnv(getenv)
+	return err == nil && t == Delta
 }
 
 // SignalURL appends v1/metrics to a base endpoint's path, as the SDKs do

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+
+	"github.com/metricwrap/metricwrap/internal/sink/otlp/dtotlp"
+)
+
+// TestExecRunsTotalReachesDynatraceOTLPOnTheFirstRun: with --push otlp in
+// delta temporality (Dynatrace's OTLP ingest, strict fake), job_runs_total,
+// an increment exec makes, goes out as a delta of 1 on every run, the very
+// first included, with no stored state.
+func TestExecRunsTotalReachesDynatraceOTLPOnTheFirstRun(t *testing.T) {
+	t.Parallel()
+	dt := dtotlp.New("dt-token")
+	srv := httptest.NewServer(dt)
+	defer srv.Close()
+	env := baseEnv("XDG_STATE_HOME="+filepath.Join(t.TempDir(), "state"),
+		"OTEL_EXPORTER_OTLP_ENDPOINT="+srv.URL+"/api/v2/otlp",
+		"OTEL_EXPORTER_OTLP_HEADERS=Authorization=Api-Token%20dt-token",
+		"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=delta")
+	for run := 1; run <= 2; run++ {
+		r := runMW(t, env, "exec", "--job", "backup", "--push", "otlp", "--", "true")
+		if r.code != 0 {
+			t.Fatalf("run %d: exit %d; stderr:\n%s", run, r.code, r.stderr)
+		}
+		n := 0
+		for _, p := range dt.Accepted() {
+			if p.Metric == "job_runs_total" && p.Delta && p.Value == 1 && p.Dimensions["status"] == "Succeeded" {
+				n++
+			}
+		}
+		if n != run {
+			t.Fatalf("after run %d Dynatrace has %d job_runs_total deltas of 1, want %d; accepted %+v, rejected %v",
+				run, n, run, dt.Accepted(), dt.Rejected())
+		}
+	}
+}
