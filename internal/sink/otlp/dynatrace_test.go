@@ -2,6 +2,8 @@ package otlp_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -29,6 +31,10 @@ type dtEnv struct {
 }
 
 func newDT(t *testing.T, temporality otlp.Temporality, token string) *dtEnv {
+	return newDTLogged(t, temporality, token, nil)
+}
+
+func newDTLogged(t *testing.T, temporality otlp.Temporality, token string, logs io.Writer) *dtEnv {
 	t.Helper()
 	fake := dtotlp.New(dtToken)
 	srv := httptest.NewServer(fake)
@@ -44,6 +50,7 @@ func newDT(t *testing.T, temporality otlp.Temporality, token string) *dtEnv {
 		Name: "dt", URL: srv.URL + "/api/v2/otlp/v1/metrics", Temporality: temporality,
 		Headers:   map[string]string{"Authorization": "Api-Token " + token},
 		StateFile: filepath.Join(dir, ".state", "otlp-dt.json"),
+		Logger:    logger(logs),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +62,13 @@ func newDT(t *testing.T, temporality otlp.Temporality, token string) *dtEnv {
 		t.Fatal(err)
 	}
 	return &dtEnv{fake: fake, fan: f, reg: reg, dir: dir}
+}
+
+func logger(w io.Writer) *slog.Logger {
+	if w == nil {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
 }
 
 func (e *dtEnv) quarantine(t *testing.T) []string {
@@ -123,7 +137,11 @@ func TestDynatraceDelta(t *testing.T) {
 // summaries, are refused by Dynatrace for good; the batch is quarantined
 // with the answer after one request, not retried.
 func TestDynatraceCumulativeRefused(t *testing.T) {
-	e := newDT(t, otlp.Cumulative, dtToken)
+	var logs strings.Builder
+	e := newDTLogged(t, otlp.Cumulative, dtToken, &logs)
+	if !strings.Contains(logs.String(), "set temporality: delta") {
+		t.Errorf("no warning that Dynatrace takes deltas only: %q", logs.String())
+	}
 	at := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
 	r := e.fan.Deliver(context.Background(), run(t, "c1", at, 7, 1, 3, 4, 2.5))[0]
 	if r.Outcome != sink.OutcomeDropped || !sink.IsPermanent(r.Err) {

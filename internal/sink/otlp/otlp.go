@@ -51,6 +51,9 @@ const (
 	CompressionNone = "none"
 )
 
+// dynatracePath ends the URL of Dynatrace's OTLP metrics ingest.
+const dynatracePath = "/api/v2/otlp/v1/metrics"
+
 // DefaultMaxPointsPerRequest bounds the data points of one request: the
 // most Dynatrace takes in one OTLP request.
 const DefaultMaxPointsPerRequest = 15000
@@ -162,6 +165,12 @@ func New(o Options) (*Sink, error) {
 		o.Logger.Warn("cannot read the series state; keeping it in memory, so delta counters send nothing until their second sighting",
 			"sink", o.Name, "err", err)
 		st = newState()
+	}
+	if o.Temporality == Cumulative && strings.HasSuffix(strings.TrimSuffix(u.Path, "/"), dynatracePath) {
+		// Not refused: a proxy may convert. But said once, before Dynatrace
+		// rejects every counter and histogram.
+		o.Logger.Warn("this looks like Dynatrace's OTLP ingest, which takes delta temporality only: counters, histograms and summaries will be rejected; set temporality: delta (or OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=delta)",
+			"sink", o.Name)
 	}
 	labels := prometheus.Labels{"sink": o.Name}
 	return &Sink{
