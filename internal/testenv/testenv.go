@@ -221,14 +221,45 @@ func StartServerAt(t testing.TB, addr, bin string, readyPath string, args ...str
 		cancel()
 		t.Fatalf("start %s: %v", bin, err)
 	}
+	// The process is waited for once, here; a server that exits before it
+	// is ready fails the test at once instead of after the timeout.
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
 		cancel()
-		_ = cmd.Wait()
+		<-exited
 		if t.Failed() {
 			t.Logf("%s output:\n%s", filepath.Base(bin), w.String())
 		}
 	})
 	p := &Process{Cmd: cmd, Addr: addr, URL: "http://" + addr, out: w}
-	WaitHTTP(t, p.URL+readyPath, 30*time.Second)
+	waitReady(t, p.URL+readyPath, 30*time.Second, exited)
 	return p
+}
+
+// waitReady is WaitHTTP that also stops when the process exits.
+func waitReady(t testing.TB, url string, timeout time.Duration, exited chan error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var lastErr error
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			exited <- err // for the cleanup
+			t.Fatalf("%s: the server exited before it was ready (%v)", url, err)
+		default:
+		}
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode < 500 {
+				return
+			}
+			lastErr = fmt.Errorf("status %s", resp.Status)
+		} else {
+			lastErr = err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s did not answer within %s: %v", url, timeout, lastErr)
 }
