@@ -17,6 +17,7 @@ import (
 	"github.com/metricwrap/metricwrap/internal/delivery"
 	"github.com/metricwrap/metricwrap/internal/exporter"
 	"github.com/metricwrap/metricwrap/internal/exposition"
+	runengine "github.com/metricwrap/metricwrap/internal/run"
 	"github.com/metricwrap/metricwrap/internal/schedule"
 )
 
@@ -95,12 +96,11 @@ func (c *runCmd) execute(g *globals) int {
 		defer d.Close()
 	}
 
-	req := &exporter.Request{Params: params, Args: c.args, Timeout: c.timeout, Debug: c.debug}
-	if req.Timeout <= 0 {
-		// The compatibility form, as the original, has no time limit
-		// unless --timeout gives one; run has the exporter's.
-		req.Timeout, req.NoTimeout = e.Timeout, c.compat
-	}
+	// The engine decides the run's timeout (--timeout, else the
+	// exporter's) as serve does; the compatibility form, as the original,
+	// has no time limit unless --timeout gives one. The command reports a
+	// failure itself, so the engine's log stays quiet.
+	req := &runengine.Request{Entry: e, Params: params, Args: c.args, Timeout: c.timeout, NoTimeout: c.compat, DebugExporter: c.debug}
 	// The exporter's own output reaches the terminal, as it did when the
 	// original ran exporters in its own process; run keeps stdout for the
 	// metrics and shows it on stderr.
@@ -108,7 +108,10 @@ func (c *runCmd) execute(g *globals) int {
 	if c.compat {
 		req.Stdout = g.stdout
 	}
-	res, runErr := e.Run(ctx, req)
+	eng := runengine.New(runengine.Options{})
+	eng.SetExporters(set, runengine.Limits{})
+	a := eng.Do(ctx, req)
+	res, runErr := a.Result, a.Err
 	if runErr != nil {
 		if c.compat && errors.Is(runErr, exporter.ErrFailed) && res != nil && res.ExitCode > 0 {
 			// As the original: the exporter's code (2 for an argparse

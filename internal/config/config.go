@@ -64,6 +64,9 @@ type GlobalConfig struct {
 	CaptureBytes Bytes `yaml:"capture_bytes"`
 	// EnvPassthrough names server environment variables every child gets.
 	EnvPassthrough []string `yaml:"env_passthrough,omitempty"`
+	// CacheMaxBytes bounds the result cache of cache_ttl and
+	// stale_on_error exporters (encoded answers, keys included).
+	CacheMaxBytes Bytes `yaml:"cache_max_bytes"`
 }
 
 // DiscoveryConfig holds the settings of the exporters directory: what a
@@ -106,6 +109,7 @@ var (
 		MaxOutputBytes: 16 << 20,
 		MaxDirBytes:    64 << 20,
 		CaptureBytes:   64 << 10,
+		CacheMaxBytes:  64 << 20,
 	}
 	// DefaultSpoolConfig leaves Dir empty: DefaultSpoolDir() fills it in
 	// when the config is loaded, from the environment of that moment.
@@ -340,6 +344,9 @@ func (g *GlobalConfig) decodeNode(d *decoder, n *yaml.Node, path string) {
 	}
 	if g.MaxDirBytes <= 0 {
 		d.errorf(join(path, "max_dir_bytes"), "must be greater than zero")
+	}
+	if g.CacheMaxBytes <= 0 {
+		d.errorf(join(path, "cache_max_bytes"), "must be greater than zero")
 	}
 	if g.CaptureBytes <= 0 {
 		d.errorf(join(path, "capture_bytes"), "must be greater than zero")

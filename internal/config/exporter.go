@@ -21,6 +21,12 @@ const (
 	KindScrape  = "scrape"
 )
 
+// What a failed run answers over HTTP (on_failure).
+const (
+	OnFailureError  = "error"
+	OnFailureReport = "report"
+)
+
 // Output modes of a command exporter.
 const (
 	OutputFile   = "file"   // the child writes $METRICS_FILE
@@ -57,6 +63,13 @@ type ExporterConfig struct {
 	Job          string         `yaml:"job,omitempty"`
 	CacheTTL     model.Duration `yaml:"cache_ttl,omitempty"`
 	StaleOnError bool           `yaml:"stale_on_error,omitempty"`
+	// MaxConcurrency bounds this exporter's runs in progress; 0 means a
+	// fair share of global.max_concurrency.
+	MaxConcurrency int `yaml:"max_concurrency,omitempty"`
+	// OnFailure is what a failed run answers over HTTP: OnFailureError (500
+	// or 504, the default) or OnFailureReport (200 with
+	// metricwrap_run_success 0 and the reason).
+	OnFailure string `yaml:"on_failure,omitempty"`
 	// Schedule, when set, makes serve run the exporter on that interval with
 	// ScheduleParams and deliver each result to Sinks.
 	Schedule       model.Duration    `yaml:"schedule,omitempty"`
@@ -229,6 +242,16 @@ func (e *ExporterConfig) decodeNode(d *decoder, n *yaml.Node, path string) {
 		if d.has(join(path, p.key)) && !p.ok {
 			d.errorf(join(path, p.key), "must be greater than zero")
 		}
+	}
+	if d.has(join(path, "max_concurrency")) && e.MaxConcurrency <= 0 {
+		d.errorf(join(path, "max_concurrency"), "must be greater than zero")
+	}
+	switch e.OnFailure {
+	case OnFailureError, OnFailureReport:
+	case "":
+		e.OnFailure = OnFailureError
+	default:
+		d.errorf(join(path, "on_failure"), "invalid on_failure %q (want error or report)", e.OnFailure)
 	}
 	switch e.Output {
 	case OutputFile, OutputStdout, OutputSeed:

@@ -135,6 +135,8 @@ func fromConfig(name string, ec *config.ExporterConfig, cfg *config.Config, o Bu
 		Timeout:        ec.EffectiveTimeout(g),
 		CacheTTL:       time.Duration(ec.CacheTTL),
 		StaleOnError:   ec.StaleOnError,
+		MaxConcurrency: ec.MaxConcurrency,
+		OnFailure:      ec.OnFailure,
 		Schedule:       time.Duration(ec.Schedule),
 		ScheduleParams: ec.ScheduleParams,
 		Sinks:          ec.Sinks,
@@ -177,7 +179,7 @@ func fromConfig(name string, ec *config.ExporterConfig, cfg *config.Config, o Bu
 		if dj, ok := b.(interface{ DefaultJob() string }); ok && (ec.Job == "" || ec.Job == name) {
 			job = dj.DefaultJob()
 		}
-		entry.Exporter = &builtinExporter{name: name, job: job, timeout: entry.Timeout, b: b, params: params}
+		entry.Exporter = &builtinExporter{name: name, job: job, b: b, params: params}
 	case config.KindCommand:
 		entry.Exporter = NewProcess(ProcessConfig{
 			Name: name, Kind: KindCommand, Job: job, Params: params,
@@ -195,7 +197,7 @@ func fromConfig(name string, ec *config.ExporterConfig, cfg *config.Config, o Bu
 			return nil, where(err)
 		}
 		entry.Exporter = &scrapeExporter{
-			name: name, job: job, url: u, params: params, timeout: entry.Timeout,
+			name: name, job: job, url: u, params: params,
 			maxBytes: int64(ec.EffectiveMaxOutputBytes(g)),
 			client:   &http.Client{},
 		}
@@ -241,12 +243,13 @@ func runnerSpec(name string, ec *config.ExporterConfig, g *config.GlobalConfig, 
 		out = runner.OutputSeed
 	}
 	return runner.Spec{
-		Name:           name,
-		Dir:            ec.Dir,
-		Env:            ec.Env,
-		Passthrough:    ec.EffectiveEnvPassthrough(g),
-		Output:         out,
-		Timeout:        ec.EffectiveTimeout(g),
+		Name:        name,
+		Dir:         ec.Dir,
+		Env:         ec.Env,
+		Passthrough: ec.EffectiveEnvPassthrough(g),
+		Output:      out,
+		// No Timeout: a run's bound is decided by internal/run and
+		// reaches the runner as its context's deadline.
 		KillGrace:      ec.EffectiveKillGrace(g),
 		MaxOutputBytes: int64(ec.EffectiveMaxOutputBytes(g)),
 		MaxDirBytes:    int64(ec.EffectiveMaxDirBytes(g)),

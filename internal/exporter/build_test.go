@@ -94,7 +94,11 @@ exporters:
 	for name, want := range cases {
 		t.Run(name, func(t *testing.T) {
 			e, _ := set.Get(name)
-			res, err := e.Run(context.Background(), &exporter.Request{})
+			// The entry's timeout (the config's) reaches a run as its
+			// context's deadline, as internal/run sets it.
+			ctx, cancel := context.WithTimeout(context.Background(), e.Timeout)
+			defer cancel()
+			res, err := e.Run(ctx, &exporter.Request{})
 			if !errors.Is(err, want) {
 				t.Fatalf("error %v, want %v", err, want)
 			}

@@ -66,15 +66,14 @@ func lookupBuiltin(name string) (Factory, bool) {
 }
 
 // NewBuiltin wraps b as an exporter called name, with the built-in's own
-// parameters and no timeout of its own (tests and benchmarks; configs go
-// through Build).
+// parameters (tests and benchmarks; configs go through Build). Like every
+// exporter it is bounded only by its context's deadline.
 func NewBuiltin(name string, b Builtin) Exporter {
 	return &builtinExporter{name: name, job: name, b: b, params: b.Params()}
 }
 
 type builtinExporter struct {
 	name, job string
-	timeout   time.Duration
 	b         Builtin
 	params    Params
 }
@@ -85,8 +84,6 @@ func (e *builtinExporter) Job() string    { return e.job }
 func (e *builtinExporter) Params() Params { return e.params }
 
 func (e *builtinExporter) Run(ctx context.Context, req *Request) (*Result, error) {
-	ctx, cancel := withTimeout(ctx, req.Timeout, e.timeout)
-	defer cancel()
 	res := &Result{Start: time.Now()}
 	reg := prometheus.NewRegistry()
 	err := e.b.Collect(ctx, req.Params, reg)
@@ -122,16 +119,4 @@ func (e *builtinExporter) Run(ctx context.Context, req *Request) (*Result, error
 	}
 	res.Raw = buf.Bytes()
 	return res, nil
-}
-
-// withTimeout bounds ctx by the smaller non-zero of the two timeouts.
-func withTimeout(ctx context.Context, a, b time.Duration) (context.Context, context.CancelFunc) {
-	d := a
-	if d <= 0 || (b > 0 && b < d) {
-		d = b
-	}
-	if d <= 0 {
-		return context.WithCancel(ctx)
-	}
-	return context.WithTimeout(ctx, d)
 }

@@ -46,11 +46,6 @@ type Request struct {
 	// Args are extra arguments passed through unchecked (the CLI's run
 	// command, where the operator typed them).
 	Args []string
-	// Timeout bounds the run; zero means the exporter's own timeout.
-	Timeout time.Duration
-	// NoTimeout lifts every bound but ctx's: the compatibility form, as the
-	// original tool, runs an exporter as long as it takes.
-	NoTimeout bool
 	// Stdout and Stderr, when set, get a process's own output as it comes
 	// (the command line passes it through).
 	Stdout, Stderr io.Writer

@@ -76,12 +76,6 @@ func (e *Process) RunWith(ctx context.Context, req *Request, run func(context.Co
 		maps.Copy(env, paramEnv)
 		spec.Env = env
 	}
-	switch {
-	case req.NoTimeout:
-		spec.Timeout = 0
-	case req.Timeout > 0 && (spec.Timeout <= 0 || req.Timeout < spec.Timeout):
-		spec.Timeout = req.Timeout
-	}
 	spec.Stdout, spec.Stderr = req.Stdout, req.Stderr
 	rr, runErr := run(ctx, spec)
 	res := &Result{}

@@ -29,7 +29,6 @@ type scrapeExporter struct {
 	name, job string
 	url       *url.URL
 	params    Params
-	timeout   time.Duration
 	maxBytes  int64
 	client    *http.Client
 }
@@ -44,8 +43,6 @@ func (e *scrapeExporter) Job() string    { return e.job }
 func (e *scrapeExporter) Params() Params { return e.params }
 
 func (e *scrapeExporter) Run(ctx context.Context, req *Request) (*Result, error) {
-	ctx, cancel := withTimeout(ctx, req.Timeout, e.timeout)
-	defer cancel()
 	res := &Result{Start: time.Now()}
 	defer func() { res.Duration = time.Since(res.Start) }()
 

@@ -17,7 +17,7 @@ func newScrape(t *testing.T, h http.HandlerFunc, maxBytes int64) (*scrapeExporte
 	t.Cleanup(ts.Close)
 	u, _ := url.Parse(ts.URL + "/metrics?module=x")
 	return &scrapeExporter{
-		name: "node", job: "node", url: u, timeout: 5 * time.Second, maxBytes: maxBytes,
+		name: "node", job: "node", url: u, maxBytes: maxBytes,
 		params: Params{"target": {Name: "target"}}, client: ts.Client(),
 	}, ts
 }
@@ -59,7 +59,9 @@ func TestScrapeFailures(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			e, _ := newScrape(t, c.h, c.max)
-			_, err := e.Run(context.Background(), &Request{Timeout: c.timeout})
+			ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+			defer cancel()
+			_, err := e.Run(ctx, &Request{})
 			if !errors.Is(err, c.want) {
 				t.Fatalf("error %v, want %v", err, c.want)
 			}

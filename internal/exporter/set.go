@@ -27,6 +27,12 @@ type Entry struct {
 	CacheTTL time.Duration
 	// StaleOnError serves the last good result when a run fails.
 	StaleOnError bool
+	// MaxConcurrency bounds this exporter's runs in progress; 0 means its
+	// fair share of the global bound (internal/run).
+	MaxConcurrency int
+	// OnFailure is OnFailureError (a failed run answers 500 or 504) or
+	// OnFailureReport (200, with metricwrap_run_success 0 and a reason).
+	OnFailure string
 	// Schedule, when non-zero, runs the exporter on this interval in serve
 	// and delivers each result to Sinks.
 	Schedule       time.Duration
@@ -36,6 +42,12 @@ type Entry struct {
 	// file's path.
 	Source string
 }
+
+// What a failed run answers over HTTP (the exporter's on_failure).
+const (
+	OnFailureError  = "error"
+	OnFailureReport = "report"
+)
 
 // Set is an immutable collection of exporters by name; a config reload
 // builds a new one.

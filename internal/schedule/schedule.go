@@ -18,6 +18,7 @@ import (
 
 	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/exporter"
+	"github.com/metricwrap/metricwrap/internal/run"
 	"github.com/metricwrap/metricwrap/internal/sink/remotewrite"
 )
 
@@ -33,8 +34,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Runs counts scheduled runs by exporter and outcome; nil counts nothing.
 	Runs *prometheus.CounterVec
-	// Run runs an entry; nil means Entry.Run. serve passes the server's, so
-	// scheduled runs share its run limit, in-flight gauge and history.
+	// Run runs an entry; nil means through an engine of the scheduler's
+	// own. serve passes Through(its engine), so scheduled runs share the
+	// run limit, in-flight gauge and history of requests.
 	Run func(ctx context.Context, e *exporter.Entry, params map[string]string) (*exporter.Result, error)
 	// Target says which of an exporter's sinks take its runs as a
 	// Prometheus scrape (remote write) and with which target labels; nil,
@@ -107,6 +109,11 @@ func Start(set *exporter.Set, d Deliverer, o Options) (*Scheduler, error) {
 	if o.Scrapes == nil {
 		o.Scrapes = remotewrite.NewScrapes()
 	}
+	if o.Run == nil {
+		eng := run.New(run.Options{Logger: o.Logger})
+		eng.SetExporters(set, run.Limits{})
+		o.Run = Through(eng)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Scheduler{cancel: cancel}
 	if o.Target != nil {
@@ -124,6 +131,15 @@ func Start(set *exporter.Set, d Deliverer, o Options) (*Scheduler, error) {
 		}()
 	}
 	return s, nil
+}
+
+// Through runs scheduled entries through eng: its timeout policy, limits,
+// metrics, history and logs.
+func Through(eng *run.Engine) func(ctx context.Context, e *exporter.Entry, params map[string]string) (*exporter.Result, error) {
+	return func(ctx context.Context, e *exporter.Entry, params map[string]string) (*exporter.Result, error) {
+		a := eng.Do(ctx, &run.Request{Entry: e, Params: params})
+		return a.Result, a.Err
+	}
 }
 
 // Stop ends every loop and waits for runs in progress to finish (they are
@@ -151,13 +167,7 @@ func loop(ctx context.Context, e *exporter.Entry, params map[string]string, d De
 func once(ctx context.Context, e *exporter.Entry, params map[string]string, d Deliverer, o Options) {
 	name := e.Name()
 	start := time.Now()
-	var res *exporter.Result
-	var err error
-	if o.Run != nil {
-		res, err = o.Run(ctx, e, params)
-	} else {
-		res, err = e.Run(ctx, &exporter.Request{Params: params, Timeout: e.Timeout})
-	}
+	res, err := o.Run(ctx, e, params)
 	if ctx.Err() != nil {
 		return
 	}

@@ -102,7 +102,8 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(set, Options{EnableDebug: true, MaxConcurrency: 2})
+	s := New(set, Options{EnableDebug: true})
+	limitTo(s, 2)
 	ts := httptest.NewServer(s.Handler())
 	defer ts.Close()
 

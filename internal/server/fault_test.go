@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/metricwrap/metricwrap/internal/batch"
@@ -203,7 +202,8 @@ func TestFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(set, Options{MaxConcurrency: 2 * len(faultExporters)})
+	s := New(set, Options{})
+	limitTo(s, 2*len(faultExporters))
 	ts := httptest.NewServer(s.Handler())
 	defer ts.Close()
 	poller := startHealthPoller(ts.URL)
@@ -216,8 +216,7 @@ func TestFaults(t *testing.T) {
 				if status != fe.status || !strings.Contains(body, fe.body) {
 					t.Fatalf("got %d %q, want %d containing %q", status, shorten(body), fe.status, fe.body)
 				}
-				runs := s.metrics.runs.WithLabelValues(fe.name, fe.outcome)
-				if got := testutil.ToFloat64(runs); got != 1 {
+				if got := metricValue(t, s, "metricwrap_exporter_runs_total", "exporter", fe.name, "outcome", fe.outcome); got != 1 {
 					t.Fatalf("metricwrap_exporter_runs_total{outcome=%q} = %v, want 1", fe.outcome, got)
 				}
 			})

@@ -25,6 +25,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/metricwrap/metricwrap/internal/exporter"
+	"github.com/metricwrap/metricwrap/internal/run"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -70,10 +71,63 @@ func newTestServer(t *testing.T, o Options, entries ...*exporter.Entry) (*Server
 	if err != nil {
 		t.Fatal(err)
 	}
+	if o.Engine != nil {
+		o.Engine.SetExporters(set, run.Limits{})
+	}
 	s := New(set, o)
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
 	return s, ts
+}
+
+// limitTo bounds s's runs to n from now on, as a reload of the same
+// exporters with max_concurrency n would.
+func limitTo(s *Server, n int) {
+	s.Engine().SetExporters(s.Engine().Exporters(), run.Limits{MaxConcurrency: n})
+}
+
+// withOffset is Options whose engine subtracts d from scrape timeouts.
+func withOffset(d time.Duration) Options {
+	reg := prometheus.NewRegistry()
+	return Options{Registry: reg, Engine: run.New(run.Options{Registerer: reg, TimeoutOffset: d})}
+}
+
+// inFlight reads metricwrap_exporter_runs_in_flight from s's registry.
+func inFlight(t *testing.T, s *Server) float64 {
+	t.Helper()
+	return metricValue(t, s, "metricwrap_exporter_runs_in_flight")
+}
+
+// metricValue reads the counter or gauge name{labels} (name, value pairs)
+// from s's registry; 0 when it has no such series yet.
+func metricValue(t *testing.T, s *Server, name string, labels ...string) float64 {
+	t.Helper()
+	fams, err := s.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range f.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for i := 0; i+1 < len(labels); i += 2 {
+				if have[labels[i]] != labels[i+1] {
+					continue next
+				}
+			}
+			if m.Counter != nil {
+				return m.GetCounter().GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return 0
 }
 
 func get(t *testing.T, url string, header ...string) (int, string, http.Header) {
@@ -235,11 +289,14 @@ func TestParameterErrorNamesTheParameter(t *testing.T) {
 
 func TestTimeoutFromScrapeHeader(t *testing.T) {
 	var got atomic.Int64
-	f := &fakeExporter{name: "x", fn: func(_ context.Context, req *exporter.Request) (*exporter.Result, error) {
-		got.Store(int64(req.Timeout))
+	// The bound reaches the exporter only as its context's deadline.
+	f := &fakeExporter{name: "x", fn: func(ctx context.Context, _ *exporter.Request) (*exporter.Result, error) {
+		if d, ok := ctx.Deadline(); ok {
+			got.Store(int64(time.Until(d)))
+		}
 		return okResult(1), nil
 	}}
-	_, ts := newTestServer(t, Options{TimeoutOffset: 500 * time.Millisecond}, &exporter.Entry{Exporter: f, Timeout: 20 * time.Second})
+	_, ts := newTestServer(t, withOffset(500*time.Millisecond), &exporter.Entry{Exporter: f, Timeout: 20 * time.Second})
 	cases := []struct {
 		header string
 		want   time.Duration
@@ -258,7 +315,9 @@ func TestTimeoutFromScrapeHeader(t *testing.T) {
 		if status, _, _ := get(t, ts.URL+"/metrics/x", h...); status != 200 {
 			t.Fatalf("status %d", status)
 		}
-		if d := time.Duration(got.Load()); d != c.want {
+		// What is left of the deadline when the run starts: a little
+		// under the bound.
+		if d := time.Duration(got.Load()); d > c.want || d < c.want-time.Second {
 			t.Errorf("header %q: timeout %s, want %s", c.header, d, c.want)
 		}
 	}
@@ -282,7 +341,8 @@ func blockingExporter(name string, release <-chan struct{}, canceled *atomic.Int
 func TestCoalescing(t *testing.T) {
 	release := make(chan struct{})
 	f := blockingExporter("slow", release, nil)
-	s, ts := newTestServer(t, Options{MaxConcurrency: 2}, &exporter.Entry{Exporter: f, Timeout: 10 * time.Second})
+	s, ts := newTestServer(t, Options{}, &exporter.Entry{Exporter: f, Timeout: 10 * time.Second})
+	limitTo(s, 2)
 	const n = 100
 	var wg sync.WaitGroup
 	statuses := make([]int, n)
@@ -295,7 +355,7 @@ func TestCoalescing(t *testing.T) {
 	}
 	// Release the run once every request has joined it.
 	waitFor(t, func() bool {
-		return testutil.ToFloat64(s.metrics.coalesced.WithLabelValues("slow")) == n-1
+		return metricValue(t, s, "metricwrap_exporter_coalesced_requests_total", "exporter", "slow") == n-1
 	})
 	close(release)
 	wg.Wait()
@@ -333,11 +393,11 @@ func TestClientDisconnectCancelsRun(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	waitFor(t, func() bool { return testutil.ToFloat64(s.metrics.inFlight) == 1 })
+	waitFor(t, func() bool { return inFlight(t, s) == 1 })
 	cancel()
 	<-done
 	waitFor(t, func() bool { return canceled.Load() == 1 })
-	waitFor(t, func() bool { return testutil.ToFloat64(s.metrics.inFlight) == 0 })
+	waitFor(t, func() bool { return inFlight(t, s) == 0 })
 }
 
 func TestDisconnectKeepsRunOthersWaitOn(t *testing.T) {
@@ -354,13 +414,15 @@ func TestDisconnectKeepsRunOthersWaitOn(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	waitFor(t, func() bool { return testutil.ToFloat64(s.metrics.inFlight) == 1 })
+	waitFor(t, func() bool { return inFlight(t, s) == 1 })
 	second := make(chan int)
 	go func() {
 		st, _, _ := get(t, ts.URL+"/metrics/slow")
 		second <- st
 	}()
-	waitFor(t, func() bool { return testutil.ToFloat64(s.metrics.coalesced.WithLabelValues("slow")) == 1 })
+	waitFor(t, func() bool {
+		return metricValue(t, s, "metricwrap_exporter_coalesced_requests_total", "exporter", "slow") == 1
+	})
 	cancel()
 	<-first
 	close(release)
@@ -377,15 +439,15 @@ func TestOverloadIs503(t *testing.T) {
 	defer close(release)
 	f := blockingExporter("slow", release, nil)
 	f.params = exporter.Params{"target": {Name: "target"}}
-	s, ts := newTestServer(t, Options{MaxConcurrency: 1, TimeoutOffset: 0},
-		&exporter.Entry{Exporter: f, Timeout: time.Minute})
+	s, ts := newTestServer(t, withOffset(0), &exporter.Entry{Exporter: f, Timeout: time.Minute})
+	limitTo(s, 1)
 	go func() { get(t, ts.URL+"/metrics/slow?target=a") }()
-	waitFor(t, func() bool { return testutil.ToFloat64(s.metrics.inFlight) == 1 })
+	waitFor(t, func() bool { return inFlight(t, s) == 1 })
 	status, body, _ := get(t, ts.URL+"/metrics/slow?target=b", "X-Prometheus-Scrape-Timeout-Seconds", "0.2")
 	if status != 503 {
 		t.Fatalf("status %d %q, want 503", status, body)
 	}
-	if got := testutil.ToFloat64(s.metrics.overloaded.WithLabelValues("slow")); got != 1 {
+	if got := metricValue(t, s, "metricwrap_exporter_overloaded_total", "exporter", "slow"); got != 1 {
 		t.Fatalf("overloaded counter = %v", got)
 	}
 }
@@ -409,7 +471,7 @@ func TestCacheTTLAndStaleOnError(t *testing.T) {
 		if !strings.Contains(b1, "metricwrap_exporter_cached 0") || !strings.Contains(b2, "metricwrap_exporter_cached 1") {
 			t.Fatalf("cache marker missing: %q / %q", b1, b2)
 		}
-		if got := testutil.ToFloat64(s.metrics.cacheHits.WithLabelValues("x")); got != 1 {
+		if got := metricValue(t, s, "metricwrap_exporter_cache_hits_total", "exporter", "x"); got != 1 {
 			t.Fatalf("cache hits %v", got)
 		}
 	})
@@ -519,7 +581,8 @@ func TestSelfMetrics(t *testing.T) {
 		`metricwrap_exporter_runs_total{exporter="x",outcome="success"} 1`,
 		`metricwrap_exporter_run_duration_seconds_bucket{exporter="x"`,
 		`metricwrap_exporter_runs_in_flight 0`,
-		`metricwrap_config_last_reload_successful 1`,
+		`metricwrap_cache_bytes 0`,
+		`metricwrap_cache_entries 0`,
 		`metricwrap_build_info{`,
 		`go_goroutines`,
 		`process_open_fds`,
@@ -537,11 +600,16 @@ func TestReload(t *testing.T) {
 	a := &fakeExporter{name: "a"}
 	b := &fakeExporter{name: "b"}
 	var fail atomic.Bool
-	reload := func() (*exporter.Set, error) {
+	var s *Server
+	reload := func() error {
 		if fail.Load() {
-			return nil, errors.New("metricwrap.yml:3: exporters.b: unknown key \"comand\"")
+			return errors.New("metricwrap.yml:3: exporters.b: unknown key \"comand\"")
 		}
-		return exporter.NewSet(&exporter.Entry{Exporter: b})
+		set, err := exporter.NewSet(&exporter.Entry{Exporter: b})
+		if err == nil {
+			s.Engine().SetExporters(set, run.Limits{})
+		}
+		return err
 	}
 	s, ts := newTestServer(t, Options{Reload: reload, EnableLifecycle: true}, &exporter.Entry{Exporter: a})
 	if status, _, _ := get(t, ts.URL+"/metrics/b"); status != 404 {
@@ -569,9 +637,6 @@ func TestReload(t *testing.T) {
 	}
 	if status, _, _ := get(t, ts.URL+"/metrics/b"); status != 200 {
 		t.Fatalf("old config not kept after a bad reload: %d", status)
-	}
-	if v := testutil.ToFloat64(s.metrics.reloadOK); v != 0 {
-		t.Fatalf("metricwrap_config_last_reload_successful = %v after a failed reload", v)
 	}
 	if status, _, _ := get(t, ts.URL+"/-/reload"); status != http.StatusMethodNotAllowed {
 		t.Fatalf("GET /-/reload: %d, want 405", status)
@@ -641,13 +706,13 @@ func TestCloseCancelsRunsAndWaits(t *testing.T) {
 		st, _, _ := get(t, ts.URL+"/metrics/slow")
 		done <- st
 	}()
-	waitFor(t, func() bool { return testutil.ToFloat64(s.metrics.inFlight) == 1 })
-	s.Close()
+	waitFor(t, func() bool { return inFlight(t, s) == 1 })
+	s.Engine().Close()
 	if canceled.Load() != 1 {
 		t.Fatal("Close returned while a run was still going")
 	}
 	<-done
-	if testutil.ToFloat64(s.metrics.inFlight) != 0 {
+	if inFlight(t, s) != 0 {
 		t.Fatal("a run is still in flight after Close")
 	}
 }
@@ -657,12 +722,13 @@ func TestSetMaxConcurrency(t *testing.T) {
 	defer close(release)
 	f := blockingExporter("slow", release, nil)
 	f.params = exporter.Params{"target": {Name: "target"}}
-	s, ts := newTestServer(t, Options{MaxConcurrency: 1}, &exporter.Entry{Exporter: f, Timeout: time.Minute})
+	s, ts := newTestServer(t, Options{}, &exporter.Entry{Exporter: f, Timeout: time.Minute})
+	limitTo(s, 1)
 	go func() { get(t, ts.URL+"/metrics/slow?target=a") }()
-	waitFor(t, func() bool { return testutil.ToFloat64(s.metrics.inFlight) == 1 })
-	s.SetMaxConcurrency(2)
+	waitFor(t, func() bool { return inFlight(t, s) == 1 })
+	limitTo(s, 2)
 	go func() { get(t, ts.URL+"/metrics/slow?target=b") }()
-	waitFor(t, func() bool { return testutil.ToFloat64(s.metrics.inFlight) == 2 })
+	waitFor(t, func() bool { return inFlight(t, s) == 2 })
 }
 
 // TestRequestsAfterReloadDoNotJoinOldRuns: a run of the old definition that
@@ -676,10 +742,10 @@ func TestRequestsAfterReloadDoNotJoinOldRuns(t *testing.T) {
 		defer close(first)
 		get(t, ts.URL+"/metrics/x")
 	}()
-	waitFor(t, func() bool { return testutil.ToFloat64(s.metrics.inFlight) == 1 })
+	waitFor(t, func() bool { return inFlight(t, s) == 1 })
 	fresh := &fakeExporter{name: "x"}
 	set, _ := exporter.NewSet(&exporter.Entry{Exporter: fresh})
-	s.SetExporters(set)
+	s.Engine().SetExporters(set, run.Limits{})
 	if status, body, _ := get(t, ts.URL+"/metrics/x"); status != 200 || !strings.Contains(body, "fake_value 1") {
 		t.Fatalf("after reload: %d %q", status, body)
 	}
@@ -697,22 +763,81 @@ func TestRunEntryIsLimitedAndRecorded(t *testing.T) {
 	defer close(release)
 	slow := blockingExporter("slow", release, nil)
 	sched := &fakeExporter{name: "sched"}
-	s, ts := newTestServer(t, Options{MaxConcurrency: 1},
+	s, ts := newTestServer(t, Options{},
 		&exporter.Entry{Exporter: slow, Timeout: time.Minute}, &exporter.Entry{Exporter: sched, Timeout: 200 * time.Millisecond})
+	limitTo(s, 1)
 	go func() { get(t, ts.URL+"/metrics/slow") }()
-	waitFor(t, func() bool { return testutil.ToFloat64(s.metrics.inFlight) == 1 })
-	e, _ := s.Exporters().Get("sched")
-	if _, err := s.RunEntry(context.Background(), e, nil); !errors.Is(err, errOverloaded) {
+	waitFor(t, func() bool { return inFlight(t, s) == 1 })
+	e, _ := s.Engine().Exporters().Get("sched")
+	scheduled := func() error { return s.Engine().Do(context.Background(), &run.Request{Entry: e}).Err }
+	if err := scheduled(); !errors.Is(err, run.ErrOverloaded) {
 		t.Fatalf("error %v: a scheduled run must wait for a slot like any other", err)
 	}
 	if sched.runs.Load() != 0 {
 		t.Fatal("ran past the limit")
 	}
-	s.SetMaxConcurrency(2)
-	if _, err := s.RunEntry(context.Background(), e, nil); err != nil {
+	limitTo(s, 2)
+	if err := scheduled(); err != nil {
 		t.Fatal(err)
 	}
-	if r, ok := s.history.get("sched"); !ok || r.Outcome != "success" {
+	if r, ok := s.Engine().Last("sched"); !ok || r.Outcome != run.Success {
 		t.Fatalf("history %+v %v", r, ok)
+	}
+}
+func strPtr(s string) *string { return &s }
+
+func TestAcceptsGzip(t *testing.T) {
+	for h, want := range map[string]bool{
+		"gzip": true, "gzip, deflate": true, "deflate, gzip;q=0.5": true, "GZIP": true, "x-gzip": true,
+		"gzip;q=0": false, "gzip; q=0.0": false, "*": true, "*;q=0": false, "gzip;q=0, *": false,
+		"": false, "identity": false, "br": false,
+	} {
+		if got := acceptsGzip(h); got != want {
+			t.Errorf("acceptsGzip(%q) = %v, want %v", h, got, want)
+		}
+	}
+}
+
+// TestGzipRefusedIsPlain: Accept-Encoding gzip;q=0 gets an uncompressed
+// answer with its length.
+func TestGzipRefusedIsPlain(t *testing.T) {
+	_, ts := newTestServer(t, Options{}, &exporter.Entry{Exporter: &fakeExporter{name: "x"}})
+	req, _ := http.NewRequest(http.MethodGet, ts.URL+"/metrics/x", nil)
+	req.Header.Set("Accept-Encoding", "gzip;q=0")
+	resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.Header.Get("Content-Encoding") != "" || !strings.Contains(string(body), "fake_value 1") {
+		t.Fatalf("Content-Encoding %q, body %q", resp.Header.Get("Content-Encoding"), body)
+	}
+	if resp.ContentLength != int64(len(body)) {
+		t.Fatalf("Content-Length %d for %d bytes", resp.ContentLength, len(body))
+	}
+}
+
+// TestOnFailureReport: a failed run of an `on_failure: report` exporter
+// answers 200 with success 0 and its reason, and nothing of its stderr;
+// the default answers 500 as before. Both carry nothing of the failure's
+// text over a 200.
+func TestOnFailureReport(t *testing.T) {
+	fn := func(context.Context, *exporter.Request) (*exporter.Result, error) {
+		return &exporter.Result{ExitCode: 2, Stderr: []byte("token=s3cr3t")}, fmt.Errorf("%w: exited with code 2: token=s3cr3t", exporter.ErrFailed)
+	}
+	_, ts := newTestServer(t, Options{},
+		&exporter.Entry{Exporter: &fakeExporter{name: "report", fn: fn}, OnFailure: exporter.OnFailureReport},
+		&exporter.Entry{Exporter: &fakeExporter{name: "error", fn: fn}})
+	status, body, _ := get(t, ts.URL+"/metrics/report")
+	if status != 200 || !strings.Contains(body, `metricwrap_run_success{reason="failure"} 0`) ||
+		!strings.Contains(body, "metricwrap_run_exit_code 2") || strings.Contains(body, "s3cr3t") {
+		t.Fatalf("report: %d %q", status, body)
+	}
+	if status, body, _ := get(t, ts.URL+"/metrics/error"); status != 500 || strings.Contains(body, "s3cr3t") {
+		t.Fatalf("error: %d %q", status, body)
+	}
+	if status, body, _ := get(t, ts.URL+"/metrics/report?target=x"); status != 400 {
+		t.Fatalf("bad parameters stay a 400 under report: %d %q", status, body)
 	}
 }

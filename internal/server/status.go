@@ -49,7 +49,7 @@ type lastRun struct {
 
 func (s *Server) exporterInfos() []exporterInfo {
 	var out []exporterInfo
-	for _, e := range s.set.Load().Entries() {
+	for _, e := range s.engine.Exporters().Entries() {
 		info := exporterInfo{
 			Name:            e.Name(),
 			Kind:            e.Kind(),
@@ -89,8 +89,8 @@ func (s *Server) exporterInfos() []exporterInfo {
 			}
 			info.DebugURL = "/metrics/" + url.PathEscape(e.Name()) + "?" + dq.Encode()
 		}
-		if r, ok := s.history.get(e.Name()); ok {
-			lr := &lastRun{Time: r.At.UTC(), DurationSeconds: r.Duration.Seconds(), Outcome: r.Outcome}
+		if r, ok := s.engine.Last(e.Name()); ok {
+			lr := &lastRun{Time: r.At.UTC(), DurationSeconds: r.Duration.Seconds(), Outcome: string(r.Outcome)}
 			if s.opts.EnableDebug {
 				lr.Error = r.Error
 			}

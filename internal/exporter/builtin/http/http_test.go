@@ -199,7 +199,11 @@ exporters:
     builtin: http
     timeout: 1s
 `, "slow")
-		res, err := e.Run(t.Context(), &exporter.Request{Params: checkParams(t, e, srv.URL)})
+		// internal/run gives every run the entry's timeout as its
+		// context's deadline.
+		ctx, cancel := context.WithTimeout(t.Context(), e.Timeout)
+		defer cancel()
+		res, err := e.Run(ctx, &exporter.Request{Params: checkParams(t, e, srv.URL)})
 		if err != nil {
 			t.Fatalf("Run: %v", err)
 		}
