@@ -278,6 +278,7 @@ func TestWaitingIsFairAcrossExporters(t *testing.T) {
 	var order []string
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	queued := 0
 	start := func(name string) {
 		wg.Go(func() {
 			if err := l.acquire(ctx, name); err != nil {
@@ -290,16 +291,12 @@ func TestWaitingIsFairAcrossExporters(t *testing.T) {
 			l.release(name)
 		})
 		// Wait until it queues, so the arrival order is known.
+		queued++
 		for {
 			l.mu.Lock()
-			ln := l.byName[name]
-			queued := ln != nil && len(ln.waiters) > 0 && ln.waiters[len(ln.waiters)-1] != nil
-			n := 0
-			for _, x := range l.byName {
-				n += len(x.waiters)
-			}
+			n := waiting(l)
 			l.mu.Unlock()
-			if queued && n == waiting(l) {
+			if n == queued {
 				break
 			}
 			time.Sleep(time.Millisecond)
@@ -316,6 +313,7 @@ func TestWaitingIsFairAcrossExporters(t *testing.T) {
 	}
 }
 
+// waiting counts l's waiters; call it with l.mu held.
 func waiting(l *limiter) int {
 	n := 0
 	for _, x := range l.byName {
