@@ -162,8 +162,9 @@ type Request struct {
 	// long as it takes.
 	NoTimeout bool
 	// Debug asks for the debug view: the run is then neither shared nor
-	// cached, so it shows this run. The exporter is not told (as the
-	// original tool's debug view ran what a scrape runs).
+	// cached, so it shows this run. The exporter is only asked to keep its
+	// raw exposition (Request.ShowRaw): as the original tool's, the debug
+	// view runs what a scrape runs.
 	Debug bool
 	// DebugExporter is passed to the exporter as its debug flag (the run
 	// command's --debug, given to Python exporters' constructor).
