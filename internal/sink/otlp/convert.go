@@ -12,6 +12,7 @@ import (
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/metricwrap/metricwrap/internal/batch"
@@ -403,44 +404,79 @@ type request struct {
 	points int
 }
 
-// split cuts rm into requests of at most limit data points, in order (a
-// metric with more points is cut into several). The cut is deterministic,
-// so a resent batch is cut as before and the requests already accepted
-// can be skipped. No request is made without points.
-func split(rm *metricspb.ResourceMetrics, limit int) []*request {
+// split cuts rm into requests of at most maxPoints data points and about
+// maxBytes encoded bytes, in order (a metric with more is cut into
+// several; a single point larger than maxBytes goes alone). The cut is
+// deterministic, so a resent batch is cut as before and the requests
+// already accepted can be skipped. No request is made without points.
+func split(rm *metricspb.ResourceMetrics, maxPoints, maxBytes int) []*request {
+	var scope *commonpb.InstrumentationScope
+	if len(rm.GetScopeMetrics()) > 0 {
+		scope = rm.GetScopeMetrics()[0].GetScope()
+	}
+	// What every request carries besides its metrics, with room for the
+	// tags and lengths of the nesting.
+	base := proto.Size(rm.GetResource()) + proto.Size(scope) + 32
 	var (
-		out []*request
-		cur []*metricspb.Metric
-		n   int
+		out  []*request
+		cur  []*metricspb.Metric
+		n    int
+		size = base
 	)
 	flush := func() {
-		if n == 0 {
-			return
+		if n > 0 {
+			out = append(out, &request{points: n, data: &metricspb.MetricsData{ResourceMetrics: []*metricspb.ResourceMetrics{{
+				Resource:     rm.GetResource(),
+				ScopeMetrics: []*metricspb.ScopeMetrics{{Scope: scope, Metrics: cur}},
+			}}}})
 		}
-		out = append(out, &request{points: n, data: &metricspb.MetricsData{ResourceMetrics: []*metricspb.ResourceMetrics{{
-			Resource:     rm.Resource,
-			ScopeMetrics: []*metricspb.ScopeMetrics{{Scope: rm.ScopeMetrics[0].Scope, Metrics: cur}},
-		}}}})
-		cur, n = nil, 0
+		cur, n, size = nil, 0, base
 	}
 	for _, sm := range rm.GetScopeMetrics() {
 		for _, m := range sm.GetMetrics() {
 			total := points(m)
+			head := proto.Size(&metricspb.Metric{Name: m.Name, Description: m.Description, Unit: m.Unit}) + 16
 			for i := 0; i < total; {
-				if n == limit {
-					flush()
+				j, add := i, head
+				for j < total && n+j-i < maxPoints {
+					ps := pointSize(m, j) + 8
+					if size+add+ps > maxBytes && (n > 0 || j > i) {
+						break
+					}
+					add += ps
+					j++
 				}
-				j := min(total, i+limit-n)
+				if j == i { // nothing more fits: start the next request
+					flush()
+					continue
+				}
 				if i == 0 && j == total {
 					cur = append(cur, m)
 				} else {
 					cur = append(cur, slice(m, i, j))
 				}
-				n += j - i
-				i = j
+				n, size, i = n+j-i, size+add, j
+				if i < total {
+					flush()
+				}
 			}
 		}
 	}
 	flush()
 	return out
+}
+
+// pointSize is the encoded size of a metric's data point i.
+func pointSize(m *metricspb.Metric, i int) int {
+	switch d := m.GetData().(type) {
+	case *metricspb.Metric_Gauge:
+		return proto.Size(d.Gauge.DataPoints[i])
+	case *metricspb.Metric_Sum:
+		return proto.Size(d.Sum.DataPoints[i])
+	case *metricspb.Metric_Histogram:
+		return proto.Size(d.Histogram.DataPoints[i])
+	case *metricspb.Metric_Summary:
+		return proto.Size(d.Summary.DataPoints[i])
+	}
+	return 0
 }

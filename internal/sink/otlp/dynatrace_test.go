@@ -7,12 +7,15 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
+	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/sink"
 	"github.com/metricwrap/metricwrap/internal/sink/otlp"
 	"github.com/metricwrap/metricwrap/internal/sink/otlp/dtotlp"
@@ -197,4 +200,48 @@ func quarantined(t *testing.T, reg *prometheus.Registry) float64 {
 		}
 	}
 	return v
+}
+
+// TestDynatraceRequestLimits: a run larger than one Dynatrace request
+// (over 15,000 data points; over 4 MB of histograms) goes out in requests
+// within both limits, and every point is accepted.
+func TestDynatraceRequestLimits(t *testing.T) {
+	e := newDT(t, otlp.Delta, dtToken)
+	g := &dto.MetricFamily{Name: ptr("many"), Type: dto.MetricType_GAUGE.Enum()}
+	for i := range 20000 {
+		g.Metric = append(g.Metric, &dto.Metric{Label: []*dto.LabelPair{label("i", strconv.Itoa(i))}, Gauge: &dto.Gauge{Value: ptr(1.0)}})
+	}
+	// 5,000 histograms of 120 buckets: about 7 MB encoded. Sent twice, so
+	// the second run has deltas.
+	wide := func(scale uint64) *dto.MetricFamily {
+		h := &dto.MetricFamily{Name: ptr("wide"), Type: dto.MetricType_HISTOGRAM.Enum()}
+		for i := range 5000 {
+			hist := &dto.Histogram{SampleCount: ptr(120 * scale), SampleSum: ptr(float64(scale))}
+			for k := range 120 {
+				hist.Bucket = append(hist.Bucket, &dto.Bucket{UpperBound: ptr(float64(k + 1)), CumulativeCount: ptr(uint64(k+1) * scale)})
+			}
+			h.Metric = append(h.Metric, &dto.Metric{Label: []*dto.LabelPair{label("i", strconv.Itoa(i))}, Histogram: hist})
+		}
+		return h
+	}
+	at := time.Now().Add(-time.Minute)
+	for i, b := range []*batch.Batch{mkBatch("l1", at, g, wide(1)), mkBatch("l2", at.Add(time.Second), wide(2))} {
+		if r := e.fan.Deliver(context.Background(), b)[0]; r.Outcome != sink.OutcomeSuccess {
+			t.Fatalf("run %d: %+v", i+1, r)
+		}
+	}
+	if rej := e.fake.Rejected(); len(rej) != 0 {
+		t.Fatalf("rejected %v", rej)
+	}
+	counts := map[string]int{}
+	for _, p := range e.fake.Accepted() {
+		counts[p.Metric]++
+	}
+	if counts["many"] != 20000 || counts["wide"] != 5000 {
+		t.Errorf("accepted %v, want 20000 gauges and 5000 histograms", counts)
+	}
+	// 20,000 points need two requests; 7 MB of histograms two more.
+	if n := e.fake.Requests(); n < 4 {
+		t.Errorf("%d requests, want at least 4", n)
+	}
 }

@@ -54,9 +54,14 @@ const (
 // dynatracePath ends the URL of Dynatrace's OTLP metrics ingest.
 const dynatracePath = "/api/v2/otlp/v1/metrics"
 
-// DefaultMaxPointsPerRequest bounds the data points of one request: the
-// most Dynatrace takes in one OTLP request.
-const DefaultMaxPointsPerRequest = 15000
+// DefaultMaxPointsPerRequest and DefaultMaxBytesPerRequest bound one
+// request: Dynatrace takes at most 15,000 data points and 4 MB
+// (uncompressed) in one OTLP request, and drops a larger one whole; the
+// Collector's default limit is higher.
+const (
+	DefaultMaxPointsPerRequest = 15000
+	DefaultMaxBytesPerRequest  = 4_000_000
+)
 
 // Options configure a Sink. Only Name and URL are required.
 type Options struct {
@@ -87,9 +92,10 @@ type Options struct {
 	// StateFile keeps the per-series state (delta baselines, cumulative
 	// start times) across restarts; empty keeps it in memory only.
 	StateFile string
-	// MaxPointsPerRequest splits a batch into requests; 0 means
-	// DefaultMaxPointsPerRequest.
+	// MaxPointsPerRequest and MaxBytesPerRequest (uncompressed) split a
+	// batch into requests; 0 means the defaults.
 	MaxPointsPerRequest int
+	MaxBytesPerRequest  int
 	// Logger gets partial successes and state problems; nil discards.
 	Logger *slog.Logger
 }
@@ -141,6 +147,9 @@ func New(o Options) (*Sink, error) {
 	}
 	if o.MaxPointsPerRequest <= 0 {
 		o.MaxPointsPerRequest = DefaultMaxPointsPerRequest
+	}
+	if o.MaxBytesPerRequest <= 0 {
+		o.MaxBytesPerRequest = DefaultMaxBytesPerRequest
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -280,11 +289,11 @@ func (s *Sink) prepare(b *batch.Batch) ([]*request, *pending) {
 			return nil, p
 		}
 		c.track = pinned(p.Points)
-		return split(c.convert(), s.o.MaxPointsPerRequest), p
+		return split(c.convert(), s.o.MaxPointsPerRequest, s.o.MaxBytesPerRequest), p
 	}
 	a := &advance{st: s.st, points: map[string]*point{}}
 	c.track = a
-	reqs := split(c.convert(), s.o.MaxPointsPerRequest)
+	reqs := split(c.convert(), s.o.MaxPointsPerRequest, s.o.MaxBytesPerRequest)
 	p := &pending{Created: now, Points: a.points}
 	if b.ID != "" && s.o.Temporality == Delta {
 		s.st.Pending[b.ID] = p
