@@ -420,11 +420,8 @@ func (e *encoder) sameNumber(s string, v float64, k numberKind, bound bool) bool
 		t, _, err := p.timestamp(s)
 		return err == nil && float64(t) == v
 	}
-	if strings.ContainsAny(s, "_xXpP") {
-		return false
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
+	f, ok := readNumber(s)
+	if !ok {
 		return false
 	}
 	if k == kindSeconds {
@@ -507,3 +504,25 @@ type out struct{ *bufio.Writer }
 func (o out) str(s string) { _, _ = o.WriteString(s) }
 func (o out) char(c byte)  { _ = o.WriteByte(c) }
 func (o out) raw(b []byte) { _, _ = o.Write(b) }
+
+// readNumber reads a recorded spelling as the parser did: plain integers
+// and integers with ".0" (the Python client's) quickly, anything else by
+// strconv without the syntax neither format allows.
+func readNumber(s string) (float64, bool) {
+	if v, ok := smallInt(s); ok {
+		return v, true
+	}
+	if n := len(s); n > 2 && s[n-2] == '.' && s[n-1] == '0' {
+		if v, ok := smallInt(s[:n-2]); ok {
+			return v, true
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '_', 'x', 'X', 'p', 'P':
+			return 0, false
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	return f, err == nil
+}

@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"slices"
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 
 	dto "github.com/prometheus/client_model/go"
@@ -259,9 +260,14 @@ func (p *parser) textComment(ln string) error {
 	}
 	var name string
 	if s[0] == '"' {
+		// Checked only when something follows: expfmt ignores the line
+		// otherwise.
 		var err error
-		if name, s, err = p.quoted(s[1:], "metric name"); err != nil {
-			return err
+		if name, s, err = unquote(s[1:], true); err != nil {
+			return p.errf("quoted metric name: %v", err)
+		}
+		if t := trimBlank(s); t != "" && (name == "" || !utf8.ValidString(name)) {
+			return p.errf("quoted metric name %q is empty or not valid UTF-8", clip(name))
 		}
 	} else {
 		i := scanMetricName(s)

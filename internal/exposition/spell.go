@@ -164,8 +164,17 @@ func quickCanonical(s string, om bool, k numberKind) (canonical, known bool) {
 	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
 		i++
 	}
-	if i != len(s) || i == fracStart || s[i-1] == '0' {
+	if i != len(s) || i == fracStart {
 		return false, false
+	}
+	if s[i-1] == '0' {
+		// No shortest form ends in a zero after the point; OpenMetrics
+		// adds ".0" to integral floats only.
+		integral := i-fracStart == 1
+		if om && k == kindUint && s[0] == '-' {
+			return false, false
+		}
+		return integral && om && k == kindFloat && !(zeroInt && s[0] == '-'), true
 	}
 	sig := intLen + (i - fracStart)
 	if zeroInt {

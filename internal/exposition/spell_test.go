@@ -12,6 +12,7 @@ func TestQuickCanonical(t *testing.T) {
 		"1", "12", "123456", "1234567", "-5", "0", "-0", "01", "0.5", "0.50", "-19.63", "0.0001",
 		"0.00001", "123456.5", "1234567.5", "0.123456789012345", "0.1234567890123456", "1.", ".5",
 		"1e3", "16.650000000000002", "999999.999999999", "+1", "0.001", "100", "1.0",
+		"5.0", "0.0", "-0.0", "-3.0", "1234567.0", "2.50", "0.10", "7.00",
 	} {
 		v, err := strconv.ParseFloat(s, 64)
 		if err != nil {
@@ -35,6 +36,9 @@ func TestQuickCanonical(t *testing.T) {
 func TestFastNumbers(t *testing.T) {
 	p := &parser{}
 	for _, s := range []string{"0", "-0", "7", "-12", "999999999999999", "1000000", "000123"} {
+		if v, ok := readNumber(s + ".0"); !ok || v != func() float64 { f, _ := strconv.ParseFloat(s, 64); return f }() {
+			t.Errorf("readNumber(%q) = %v, %v", s+".0", v, ok)
+		}
 		want, _ := strconv.ParseFloat(s, 64)
 		got, err := p.value(s)
 		if err != nil || got != want || (got == 0 && (1/got > 0) != (1/want > 0)) {
