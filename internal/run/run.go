@@ -9,6 +9,7 @@
 package run
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -254,7 +255,9 @@ func (e *Engine) Do(ctx context.Context, r *Request) *Answer {
 			return e.failed(a, x, r, res, took)
 		}
 		if x.CacheTTL > 0 || x.StaleOnError {
-			c := &cached{key: key, format: r.Format, body: body, stale: x.StaleOnError, dur: res.Duration, exit: res.ExitCode}
+			// A copy of its own size: the encoder's buffer may have up to
+			// twice the room, which the cache would hold for nothing.
+			c := &cached{key: key, format: r.Format, body: bytes.Clone(body), stale: x.StaleOnError, dur: res.Duration, exit: res.ExitCode}
 			if x.CacheTTL > 0 {
 				c.expires = time.Now().Add(x.CacheTTL)
 			}
