@@ -33,7 +33,7 @@ type Spooler interface {
 
 // ErrEmpty refuses a batch without a metric family: delivering it would
 // erase data (a Pushgateway PUT of an empty group deletes the group).
-var ErrEmpty = Permanent(errors.New("the batch has no metric family; nothing was sent, so no group or series was erased"))
+var ErrEmpty = Permanent(errors.New("the batch has no sample; nothing was sent, so no group or series was erased"))
 
 // Outcome is what became of one batch at one sink; it is the result label of
 // metricwrap_sink_push_total.
@@ -225,24 +225,28 @@ func (f *Fanout) deliver(ctx context.Context, t *target, b *batch.Batch) (r Resu
 		r.Outcome, r.Err = OutcomeDropped, ErrEmpty
 		return r
 	}
-	ctx, cancel := t.retryContext(ctx)
-	defer cancel()
-
+	wait, cancelWait := t.retryContext(ctx)
+	defer cancelWait()
 	select {
 	case t.slot <- struct{}{}:
 		defer func() { <-t.slot }()
-	case <-ctx.Done():
-		r.Err = fmt.Errorf("an earlier delivery to this sink is still running: %w", ctx.Err())
+	case <-wait.Done():
+		r.Err = fmt.Errorf("an earlier delivery to this sink is still running: %w", wait.Err())
 		return f.keep(t, b, r)
 	}
 	if f.opts.Spool == nil {
-		return f.direct(ctx, t, b, r)
+		return f.direct(wait, t, b, r)
 	}
-	if err := f.opts.Spool.Put(t.queue, b); err != nil {
-		f.logger.Warn("cannot spool the batch before delivery; delivering it without the spool", "sink", t.name, "batch", b.ID, "err", err)
+	putErr := f.opts.Spool.Put(t.queue, b)
+	// The retry budget starts once the batch is safe on disk: writing it
+	// (an fsync on a busy disk) is not a delivery attempt.
+	ctx, cancel := t.retryContext(ctx)
+	defer cancel()
+	if putErr != nil {
+		f.logger.Warn("cannot spool the batch before delivery; delivering it without the spool", "sink", t.name, "batch", b.ID, "err", putErr)
 		r = f.direct(ctx, t, b, r)
 		if r.Outcome == OutcomeFailure {
-			r.Err = fmt.Errorf("%w; and not spooled: %w", r.Err, err)
+			r.Err = fmt.Errorf("%w; and not spooled: %w", r.Err, putErr)
 		}
 		return r
 	}

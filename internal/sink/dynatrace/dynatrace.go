@@ -159,7 +159,7 @@ func (s *Sink) Collectors() []prometheus.Collector {
 // Batch.ID: a batch without an ID is serialized afresh on every attempt.
 func (s *Sink) Push(ctx context.Context, b *batch.Batch) error {
 	if b.Empty() {
-		return sink.Refused(s.o.Name, errors.New("the batch has no metric family"))
+		return sink.Refused(s.o.Name, errors.New("the batch has no sample"))
 	}
 	lines, p := s.prepare(b)
 	sent, err := s.deliver(ctx, lines, p.Sent)

@@ -268,7 +268,7 @@ func (s *Sink) Collectors() []prometheus.Collector {
 // only the requests not yet accepted, with the same deltas (see state).
 func (s *Sink) Push(ctx context.Context, b *batch.Batch) error {
 	if b.Empty() {
-		return sink.Refused(s.o.Name, errors.New("the batch has no metric family"))
+		return sink.Refused(s.o.Name, errors.New("the batch has no sample"))
 	}
 	reqs, p := s.prepare(b)
 	sent, err := s.deliver(ctx, reqs, p.Sent)

@@ -170,7 +170,7 @@ func (s *Sink) Destination() string {
 // what the group holds is permanent; 5xx is not).
 func (s *Sink) Push(ctx context.Context, b *batch.Batch) error {
 	if b.Empty() {
-		return sink.Refused(s.o.Name, errors.New("the batch has no metric family, and pushing it would erase the group"))
+		return sink.Refused(s.o.Name, errors.New("the batch has no sample, and pushing it would erase the group"))
 	}
 	job := s.o.Job
 	if job == "" {

@@ -202,14 +202,14 @@ func (s *Sink) send(ctx context.Context, body []byte) error {
 }
 
 // check refuses what a remote write 1.0 receiver must refuse, so that it is
-// never sent: no metric family, an empty or non-UTF-8 metric or label name,
+// never sent: no sample, an empty or non-UTF-8 metric or label name,
 // a label named __name__ (the metric name is that label: a second one
 // makes the series invalid), two labels of one name in a series, or a
 // label value that is not UTF-8. Labels are sent sorted by name and
 // without empty values by the encoder, as the protocol wants.
 func check(b *batch.Batch) error {
 	if b.Empty() {
-		return errors.New("the batch has no metric family")
+		return errors.New("the batch has no sample")
 	}
 	seen := map[string]bool{}
 	for _, mf := range b.Families {

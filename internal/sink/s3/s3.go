@@ -199,7 +199,7 @@ func (s *Sink) Push(ctx context.Context, b *batch.Batch) error {
 	keys := keysFor(s.prefix, b)
 	var prom bytes.Buffer
 	if b.Empty() {
-		return sink.Refused(s.o.Name, errors.New("the batch has no metric family"))
+		return sink.Refused(s.o.Name, errors.New("the batch has no sample"))
 	}
 	if err := exposition.Encode(&prom, b.Families, expfmt.FmtText); err != nil {
 		return sink.Refused(s.o.Name, err)
