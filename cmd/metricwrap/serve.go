@@ -18,6 +18,7 @@ import (
 	"github.com/metricwrap/metricwrap/internal/exporter/python"
 	runengine "github.com/metricwrap/metricwrap/internal/run"
 	"github.com/metricwrap/metricwrap/internal/server"
+	"github.com/metricwrap/metricwrap/internal/shard"
 )
 
 // defaultListen is where serve listens without --web.listen-address or PORT.
@@ -34,6 +35,8 @@ type serveCmd struct {
 	timeoutOffset time.Duration
 	enableDebug   bool
 	lifecycle     bool
+	shards        int
+	shard         string
 }
 
 func (c *serveCmd) register(app *kingpin.Application, _ *globals) {
@@ -50,6 +53,10 @@ func (c *serveCmd) register(app *kingpin.Application, _ *globals) {
 		BoolVar(&c.enableDebug)
 	c.cmd.Flag("web.enable-lifecycle", "Enable POST /-/reload (SIGHUP reloads without it).").
 		BoolVar(&c.lifecycle)
+	c.cmd.Flag("cluster.shards", "Split scheduled exporters across this many replicas (global.cluster_shards overrides it); on-demand runs are served by all.").
+		IntVar(&c.shards)
+	c.cmd.Flag("cluster.shard", "This replica's shard, 0 to --cluster.shards minus 1, or auto: the ordinal of a StatefulSet pod's host name.").
+		StringVar(&c.shard)
 }
 
 func (c *serveCmd) selected(name string) bool { return c.cmd != nil && name == c.cmd.FullCommand() }
@@ -62,8 +69,16 @@ func (c *serveCmd) execute(g *globals) int {
 	}
 	reg := prometheus.NewRegistry()
 	engine := runengine.New(runengine.Options{Logger: g.logger, Registerer: reg, TimeoutOffset: c.timeoutOffset})
+	host, _ := os.Hostname()
+	if h := os.Getenv("HOSTNAME"); h != "" {
+		host = h
+	}
+	cluster, err := shard.New(c.shards, c.shard, host, reg, g.logger)
+	if err != nil {
+		return fail(g, exitUsage, "%v", err)
+	}
 	d := daemon.New(daemon.Options{
-		Logger: g.logger, Registry: reg, Engine: engine, Listen: c.listen[0],
+		Logger: g.logger, Registry: reg, Engine: engine, Listen: c.listen[0], Cluster: cluster,
 		Load: func(pool *python.Pool) (*config.Config, *exporter.Set, error) {
 			cfg, name, err := loadConfig(g)
 			if err != nil {
@@ -84,6 +99,7 @@ func (c *serveCmd) execute(g *globals) int {
 		Engine:          engine,
 		Registry:        reg,
 		Reload:          d.Reload,
+		Note:            cluster.String,
 	})
 	warnOpenParams(g.logger, set, c.webConfig)
 

@@ -67,6 +67,10 @@ type GlobalConfig struct {
 	// CacheMaxBytes bounds the result cache of cache_ttl and
 	// stale_on_error exporters (encoded answers, keys included).
 	CacheMaxBytes Bytes `yaml:"cache_max_bytes"`
+	// ClusterShards splits serve's schedules across this many replicas
+	// (internal/shard); it overrides --cluster.shards, so a reload can
+	// change it. 0 means unset.
+	ClusterShards int `yaml:"cluster_shards,omitempty"`
 }
 
 // DiscoveryConfig holds the settings of the exporters directory: what a
@@ -338,6 +342,9 @@ func (g *GlobalConfig) decodeNode(d *decoder, n *yaml.Node, path string) {
 	}
 	if g.MaxConcurrency < 0 {
 		d.errorf(join(path, "max_concurrency"), "must not be negative (0 means WORKERS or 2 x CPUs)")
+	}
+	if g.ClusterShards < 0 {
+		d.errorf(join(path, "cluster_shards"), "must not be negative (0 or left out means --cluster.shards)")
 	}
 	if g.MaxOutputBytes <= 0 {
 		d.errorf(join(path, "max_output_bytes"), "must be greater than zero")

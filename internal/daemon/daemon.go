@@ -26,6 +26,7 @@ import (
 	"github.com/metricwrap/metricwrap/internal/exporter/python"
 	"github.com/metricwrap/metricwrap/internal/run"
 	"github.com/metricwrap/metricwrap/internal/schedule"
+	"github.com/metricwrap/metricwrap/internal/shard"
 	"github.com/metricwrap/metricwrap/internal/sink/remotewrite"
 )
 
@@ -54,6 +55,9 @@ type Options struct {
 	// Listen is serve's first listen address: scheduled runs delivered to
 	// remote write look like scrapes of it (schedule.Targets).
 	Listen string
+	// Cluster shares the schedules out among replicas (--cluster.shards);
+	// nil runs them all.
+	Cluster *shard.Cluster
 }
 
 // Daemon runs one generation at a time. A reload builds the next one and

@@ -11,6 +11,7 @@ import (
 	"github.com/metricwrap/metricwrap/internal/exporter/python"
 	"github.com/metricwrap/metricwrap/internal/run"
 	"github.com/metricwrap/metricwrap/internal/schedule"
+	"github.com/metricwrap/metricwrap/internal/shard"
 )
 
 // generation is the exporters of one config load with their warm Python
@@ -42,6 +43,10 @@ func (d *Daemon) next() (*exporter.Set, error) {
 	if err == nil {
 		err = schedule.Check(set)
 	}
+	var plan *shard.Plan
+	if err == nil {
+		plan, err = d.o.Cluster.Plan(cfg.Global.ClusterShards, set, time.Now())
+	}
 	var prepared *delivery.Prepared
 	if err == nil {
 		prepared, err = delivery.Prepare(nil, delivery.Options{Config: cfg, Logger: d.log, Registerer: d.o.Registry})
@@ -70,11 +75,16 @@ func (d *Daemon) next() (*exporter.Set, error) {
 		CacheMaxBytes:  int64(cfg.Global.CacheMaxBytes),
 	})
 	deliv := d.openDelivery(prepared)
-	sched, err := schedule.Start(set, deliv, schedule.Options{
+	so := schedule.Options{
 		Labels: exporter.ConstLabels(cfg, os.Getenv), Logger: d.log, Runs: d.schedRuns,
 		Run:    schedule.Through(d.o.Engine),
 		Target: schedule.Targets(cfg, d.o.Listen), Scrapes: d.scrapes,
-	})
+	}
+	if plan != nil {
+		so.Shard = plan
+	}
+	d.o.Cluster.Use(plan)
+	sched, err := schedule.Start(set, deliv, so)
 	if err != nil { // schedule.Check passed above; this cannot happen
 		deliv.Close()
 		pool.Close()

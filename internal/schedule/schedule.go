@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -47,6 +48,18 @@ type Options struct {
 	// staleness markers; serve keeps one across reloads. Nil makes one per
 	// Scheduler.
 	Scrapes *remotewrite.Scrapes
+	// Shard, when set, says which scheduled exporters this process runs
+	// and when (serve's --cluster.shards, internal/shard); nil runs every
+	// one at once and then every interval.
+	Shard Shard
+}
+
+// Shard picks this replica's share of the schedules and puts their runs on
+// a grid that every replica agrees on.
+type Shard interface {
+	Owns(e *exporter.Entry) bool
+	// Next is the time of e's next run after now.
+	Next(e *exporter.Entry, now time.Time) time.Time
 }
 
 // Scheduler runs the scheduled exporters of one exporter set until Stop.
@@ -106,6 +119,9 @@ func Start(set *exporter.Set, d Deliverer, o Options) (*Scheduler, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Shard != nil {
+		jobs = slices.DeleteFunc(jobs, func(j job) bool { return !o.Shard.Owns(j.e) })
+	}
 	if o.Scrapes == nil {
 		o.Scrapes = remotewrite.NewScrapes()
 	}
@@ -150,6 +166,20 @@ func (s *Scheduler) Stop() {
 }
 
 func loop(ctx context.Context, e *exporter.Entry, params map[string]string, d Deliverer, o Options) {
+	if o.Shard != nil {
+		for {
+			// A point of the grid that passed during a long run is
+			// skipped, as the ticker below drops its ticks.
+			t := time.NewTimer(time.Until(o.Shard.Next(e, time.Now())))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			once(ctx, e, params, d, o)
+		}
+	}
 	t := time.NewTicker(e.Schedule)
 	defer t.Stop()
 	for {

@@ -40,6 +40,9 @@ type Options struct {
 	// Registry holds the server's own metrics; nil makes a new one. Other
 	// components (the engine, sinks, spool) may register on it too.
 	Registry *prometheus.Registry
+	// Note, when set, is a line the status page shows under its title
+	// (serve's shard); "" shows none.
+	Note func() string
 }
 
 // Server is the HTTP surface: it turns requests into run.Requests and

@@ -125,7 +125,11 @@ func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request) {
 		Version   string
 		Exporters []exporterInfo
 		Debug     bool
-	}{version.Info(), s.exporterInfos(), s.opts.EnableDebug}
+		Note      string
+	}{Version: version.Info(), Exporters: s.exporterInfos(), Debug: s.opts.EnableDebug}
+	if s.opts.Note != nil {
+		data.Note = s.opts.Note()
+	}
 	if err := statusPage().Execute(w, data); err != nil {
 		s.log.Debug("writing status page failed", "err", err)
 	}
@@ -161,6 +165,7 @@ code { background: #f4f4f4; padding: 0 .2em; }
 <body>
 <h1>metricwrap</h1>
 <p class="muted">{{.Version}} &middot; <a href="/metrics">own metrics</a> &middot; <a href="/api/v1/exporters">exporters API</a> &middot; <a href="/-/healthy">health</a></p>
+{{with .Note}}<p id="note">{{.}}</p>{{end}}
 <table id="exporters">
 <thead><tr><th>Exporter</th><th>Kind</th><th>Parameters</th><th>Last run</th><th>Links</th></tr></thead>
 <tbody>
