@@ -168,3 +168,37 @@ func drainQueue(t *testing.T, s *Spool, q sink.Queue) []string {
 	}
 	return got
 }
+
+// TestRefusedHeadWithARefusedForGoodBatchBehind: while the head is refused
+// (500) and the batch behind it is refused for good (400), that batch is
+// quarantined and the probe goes on to the next, so neither of the two
+// blocks the queue.
+func TestRefusedHeadWithARefusedForGoodBatchBehind(t *testing.T) {
+	s := open(t, Options{Dir: t.TempDir()})
+	put(t, s.Spool, "rw", "poison", "bad", "b2", "b3")
+	var got []string
+	deliver := func(_ context.Context, b *batch.Batch) error {
+		switch b.ID {
+		case "poison":
+			return sink.Answer("rw", http.StatusInternalServerError, nil, []byte("duplicate label names"))
+		case "bad":
+			return sink.Answer("rw", http.StatusBadRequest, nil, []byte("out of bounds"))
+		}
+		got = append(got, b.ID)
+		return nil
+	}
+	for i := range DefaultMaxRefusals + 1 {
+		if _, err := s.Replay(context.Background(), qn("rw"), deliver); err == nil {
+			break
+		} else if i == DefaultMaxRefusals {
+			t.Fatalf("replay %d still stopped: %v", i, err)
+		}
+	}
+	assertIDs(t, []string{"b2", "b3"}, got)
+	if v := testutil.ToFloat64(s.quarantined.WithLabelValues("rw")); v != 2 {
+		t.Fatalf("quarantined = %v, want 2 (the refused head and the batch refused for good)", v)
+	}
+	if left := drain(t, s.Spool, "rw"); len(left) != 0 {
+		t.Fatalf("left in the queue: %v", left)
+	}
+}

@@ -493,6 +493,12 @@ func (s *Spool) Replay(ctx context.Context, q sink.Queue, deliver func(context.C
 		}
 		s.stepHook("deliver", b2)
 		if err2 := deliver(ctx, b2); err2 != nil {
+			if sink.IsPermanent(err2) {
+				// Refused for good: it goes aside as it would at the
+				// head, and the next batch behind the head is tried.
+				s.setAside(qu, e2, b2, err2)
+				continue
+			}
 			return delivered, fmt.Errorf("deliver spooled batch %s to sink %s: %w", b.ID, q.Sink, err)
 		}
 		s.stepHook("delivered", b2)
