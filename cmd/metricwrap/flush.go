@@ -51,7 +51,7 @@ func (c *flushCmd) execute(g *globals) int {
 	if len(names) == 0 && !c.dropOrphans {
 		return fail(g, exitUsage, "no sinks: define sinks in the config or name env-only sinks with --push")
 	}
-	d, err := delivery.Open(names, delivery.Options{Config: cfg, PushgatewayAddr: c.pushgatewayAddr, Logger: g.logger})
+	d, err := delivery.Open(names, delivery.Options{Config: cfg, PushgatewayAddr: c.pushgatewayAddr, Logger: g.logger, OpenSpool: c.dropOrphans})
 	if err != nil {
 		return fail(g, exitUsage, "%v", err)
 	}

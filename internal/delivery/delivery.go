@@ -31,7 +31,10 @@ type Options struct {
 	// "pushgateway" (it wins over PUSHGATEWAY_URL).
 	PushgatewayAddr string
 	// NoSpool delivers without a spool: what fails is reported, not kept.
-	NoSpool    bool
+	NoSpool bool
+	// OpenSpool opens the spool even when no sink is built, so that
+	// flush --drop-orphans can drop what a config without sinks left.
+	OpenSpool  bool
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -121,7 +124,7 @@ func (p *Prepared) Open() (*Delivery, error) {
 	}
 	fo := sink.FanoutOptions{SinkRetryFor: p.retryFor, Logger: o.Logger, Registerer: o.Registerer}
 	enabled := 0.0
-	if len(p.sinks) > 0 && !o.NoSpool {
+	if (len(p.sinks) > 0 || o.OpenSpool) && !o.NoSpool {
 		sp, err := spool.Open(spool.Options{
 			Dir:        o.Config.Spool.Dir,
 			MaxBytes:   int64(o.Config.Spool.MaxBytes),

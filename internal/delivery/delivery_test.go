@@ -312,3 +312,49 @@ func TestDynatraceTLSConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestDropOrphansWithNoSinkLeft: once the config names no sink at all,
+// every spooled queue is an orphan; flush --drop-orphans (OpenSpool) must
+// still open the spool and drop them, not report 0.
+func TestDropOrphansWithNoSinkLeft(t *testing.T) {
+	ts := httptest.NewServer(http.NotFoundHandler())
+	url := ts.URL
+	ts.Close()
+	dir := t.TempDir()
+	cfg, err := config.LoadBytes("t.yml", []byte(`
+sinks:
+  gw: {type: pushgateway, url: `+url+`, retry_for: 0s}
+spool: {dir: `+dir+`}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(nil, Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &batch.Batch{ID: "r1", Exporter: "x", Job: "j", Start: time.Now(), Families: gauge("up", 1)}
+	if err := d.Deliver(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	empty, err := config.LoadBytes("t.yml", []byte("spool: {dir: "+dir+"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err = Open(nil, Options{Config: empty, OpenSpool: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if o := d.Orphans(); len(o) != 1 || o[0].Batches != 1 {
+		t.Fatalf("orphans %+v, want gw's queue with one batch", o)
+	}
+	if n := d.DropOrphans(); n != 1 {
+		t.Fatalf("DropOrphans dropped %d, want 1", n)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*", "*.batch")); len(left) != 0 {
+		t.Fatalf("left in the spool: %v", left)
+	}
+}
