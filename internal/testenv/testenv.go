@@ -227,9 +227,9 @@ func StartServerAt(t testing.TB, addr, bin string, readyPath string, args ...str
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
 		cancel()
-		<-exited
+		err := <-exited
 		if t.Failed() {
-			t.Logf("%s output:\n%s", filepath.Base(bin), w.String())
+			t.Logf("%s (%v) output:\n%s", filepath.Base(bin), err, w.String())
 		}
 	})
 	p := &Process{Cmd: cmd, Addr: addr, URL: "http://" + addr, out: w}

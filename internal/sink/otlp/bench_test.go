@@ -20,7 +20,7 @@ import (
 // buckets) through the sink to a receiver that discards, per temporality;
 // delta includes the state file written per batch.
 func BenchmarkPush(b *testing.B) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 	}))
 	defer srv.Close()
