@@ -75,7 +75,7 @@ func Discover(dir string, o DiscoverOptions) ([]Found, error) {
 		if strings.HasPrefix(n, ".") || strings.HasPrefix(n, "_") {
 			continue
 		}
-		if de.IsDir() {
+		if isDir(dir, de) {
 			if f, ok := findInSubdir(filepath.Join(dir, n), n, inside); ok {
 				byName[n] = f
 			}
@@ -115,15 +115,33 @@ func findInSubdir(sub, name string, inside func(string) bool) (Found, bool) {
 			return f, true
 		}
 	}
-	// Any other NAME.ext that is executable.
+	// Any other NAME.ext that is executable (NAME.py and NAME.sh were
+	// judged above, and reported if they lead outside).
 	matches, _ := filepath.Glob(filepath.Join(sub, name+".*"))
 	sort.Strings(matches)
 	for _, m := range matches {
+		if b := filepath.Base(m); b == name+".py" || b == name+".sh" {
+			continue
+		}
 		if f, ok := inspect(m, name, filepath.Ext(m)); ok && inside(f.Path) {
 			return f, true
 		}
 	}
 	return Found{}, false
+}
+
+// isDir reports whether de is a directory or a symlink to one: DIR/NAME
+// linked to a checkout elsewhere is still DIR/NAME/NAME (its files then
+// face the same inside-the-directory rule as any link).
+func isDir(dir string, de fs.DirEntry) bool {
+	if de.IsDir() {
+		return true
+	}
+	if de.Type()&fs.ModeSymlink == 0 {
+		return false
+	}
+	st, err := os.Stat(filepath.Join(dir, de.Name()))
+	return err == nil && st.IsDir()
 }
 
 // rank orders candidates for one name: Python files, then shell scripts,

@@ -53,6 +53,51 @@ func TestDiscover(t *testing.T) {
 	}
 }
 
+// TestDiscoverSymlinkedSubdir: DIR/NAME may be a symlink to a directory
+// (a checkout of one exporter linked in); its NAME file is found when it
+// resolves inside DIR, or with FollowSymlinks, and skipped with one report
+// otherwise, never silently and never twice.
+func TestDiscoverSymlinkedSubdir(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "exporters")
+	for _, d := range []string{filepath.Join(dir, "real"), filepath.Join(root, "elsewhere", "out")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{filepath.Join(dir, "real", "in.sh"), filepath.Join(root, "elsewhere", "out", "out.sh")} {
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("real", filepath.Join(dir, "in")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(root, "elsewhere", "out"), filepath.Join(dir, "out")); err != nil {
+		t.Fatal(err)
+	}
+	var skipped []string
+	got, err := Discover(dir, DiscoverOptions{Skipped: func(path, _ string) { skipped = append(skipped, path) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Found{{Name: "in", Path: filepath.Join(dir, "in", "in.sh")}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got  %+v\nwant %+v", got, want)
+	}
+	if !reflect.DeepEqual(skipped, []string{filepath.Join(dir, "out", "out.sh")}) {
+		t.Fatalf("skipped reported %v, want out/out.sh once", skipped)
+	}
+	got, err = Discover(dir, DiscoverOptions{FollowSymlinks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, Found{Name: "out", Path: filepath.Join(dir, "out", "out.sh")})
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("with FollowSymlinks: got  %+v\nwant %+v", got, want)
+	}
+}
+
 func TestDiscoverMissingDir(t *testing.T) {
 	got, err := Discover(filepath.Join(t.TempDir(), "nope"), DiscoverOptions{})
 	if err != nil || len(got) != 0 {
