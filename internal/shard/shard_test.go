@@ -1,14 +1,21 @@
 package shard
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
 	"github.com/metricwrap/metricwrap/internal/exporter"
+	"github.com/metricwrap/metricwrap/internal/testenv"
 )
 
 func TestNewRefusesBadShards(t *testing.T) {
@@ -212,5 +219,49 @@ func TestAScheduleGainedInAReloadWaitsOneInterval(t *testing.T) {
 	}
 	if gained == 0 || kept == 0 {
 		t.Fatalf("gained %d, kept %d: the test needs both", gained, kept)
+	}
+}
+
+// TestMetricsPassPromtool checks the cluster metrics with `promtool check
+// metrics`, and that they say the plan in use.
+func TestMetricsPassPromtool(t *testing.T) {
+	promtool := testenv.Promtool(t)
+	reg := prometheus.NewRegistry()
+	cl, err := New(3, "1", "", reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fams, err := reg.Gather()
+	if err != nil || len(fams) != 0 {
+		t.Fatalf("before a plan: %d families, %v; want none", len(fams), err)
+	}
+	set := schedules(t, 30)
+	p, err := cl.Plan(0, set, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl.Use(p)
+	fams, err = reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
+	got := map[string]float64{}
+	for _, f := range fams {
+		if err := enc.Encode(f); err != nil {
+			t.Fatal(err)
+		}
+		got[f.GetName()] = f.GetMetric()[0].GetGauge().GetValue()
+	}
+	want := map[string]float64{"metricwrap_cluster_shard": 1, "metricwrap_cluster_shards": 3, "metricwrap_cluster_owned_schedules": float64(p.owned)}
+	if !maps.Equal(got, want) || p.owned == 0 {
+		t.Errorf("metrics %v, want %v", got, want)
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = &buf
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Fatalf("promtool check metrics: %v\n%s\n%s", err, out, buf.String())
 	}
 }
