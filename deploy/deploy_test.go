@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -164,6 +165,16 @@ var requiredByKind = map[string]func(o object) []string{
 		}
 		return append(p, checkPodSpec(get(o.doc, "spec", "template", "spec"), "")...)
 	},
+	"StatefulSet": func(o object) []string {
+		var p []string
+		if !labelsMatch(get(o.doc, "spec", "selector", "matchLabels"), get(o.doc, "spec", "template", "metadata", "labels")) {
+			p = append(p, "spec.selector does not match the template's labels")
+		}
+		if str(o.doc, "spec", "serviceName") == "" {
+			p = append(p, "spec.serviceName missing")
+		}
+		return append(p, checkPodSpec(get(o.doc, "spec", "template", "spec"), "")...)
+	},
 	"Job": func(o object) []string {
 		return checkPodSpec(get(o.doc, "spec", "template", "spec"), "job")
 	},
@@ -303,7 +314,7 @@ func TestKubernetesObjects(t *testing.T) {
 		})
 		kinds[o.kind()] = true
 	}
-	for _, k := range []string{"Deployment", "Service", "ServiceMonitor", "Probe", "PrometheusRule", "ConfigMap", "Job", "Kustomization"} {
+	for _, k := range []string{"Deployment", "StatefulSet", "Service", "ServiceMonitor", "Probe", "PrometheusRule", "ConfigMap", "Job", "Kustomization"} {
 		if !kinds[k] {
 			t.Errorf("no %s under deploy/kubernetes", k)
 		}
@@ -342,7 +353,7 @@ func byName(t *testing.T, objs []object, kind, name string) object {
 func TestKubernetesReferences(t *testing.T) {
 	objs := kubeObjects(t)
 	dep := byKind(t, objs, "Deployment")
-	svc := byKind(t, objs, "Service")
+	svc := byName(t, objs, "Service", "metricwrap")
 	sm := byName(t, objs, "ServiceMonitor", "metricwrap")
 	probe := byKind(t, objs, "Probe")
 	cm := byKind(t, objs, "ConfigMap")
@@ -456,7 +467,7 @@ func dynatraceSecretName(t *testing.T) string {
 // its monitors and rules carry the label kube-prometheus-stack selects by.
 func TestKustomizations(t *testing.T) {
 	kusts := kustomizations(t)
-	for _, dir := range []string{"kubernetes", filepath.Join("kubernetes", "dynatrace"), filepath.Join("kubernetes", "examples", "backup-job")} {
+	for _, dir := range []string{"kubernetes", filepath.Join("kubernetes", "sharded"), filepath.Join("kubernetes", "dynatrace"), filepath.Join("kubernetes", "examples", "backup-job")} {
 		if _, ok := kusts[dir]; !ok {
 			t.Errorf("no %s/kustomization.yaml", dir)
 		}
@@ -575,7 +586,7 @@ func TestConfigMapConfig(t *testing.T) {
 		}
 	}
 
-	for _, kind := range []string{"Deployment", "Job"} {
+	for _, kind := range []string{"Deployment", "StatefulSet", "Job"} {
 		o := byKind(t, objs, kind)
 		spec := get(o.doc, "spec", "template", "spec")
 		c := list(spec, "containers")[0]
@@ -898,5 +909,68 @@ func TestSystemdUnit(t *testing.T) {
 				t.Errorf("output lacks %q:\n%s", tc.wantText, out)
 			}
 		})
+	}
+}
+
+// TestShardedStatefulSet: the sharded StatefulSet takes each replica's
+// shard from its pod name, splits into as many shards as it has replicas,
+// keeps each spool on the replica's own volume, and is governed by a
+// headless Service that selects its pods; its kustomization replaces the
+// base's Deployment with it.
+func TestShardedStatefulSet(t *testing.T) {
+	objs := kubeObjects(t)
+	sts := byKind(t, objs, "StatefulSet")
+	spec := get(sts.doc, "spec", "template", "spec")
+	c := list(spec, "containers")[0]
+	args := list(c, "args")
+	if v := flagValue(args, "cluster.shard"); v != "auto" {
+		t.Errorf("--cluster.shard=%q, want auto (the pod's ordinal)", v)
+	}
+	if v := flagValue(args, "cluster.shards"); v != fmt.Sprint(get(sts.doc, "spec", "replicas")) {
+		t.Errorf("--cluster.shards=%s, but %v replicas", v, get(sts.doc, "spec", "replicas"))
+	}
+	if !slices.Contains(args, any("--web.enable-lifecycle")) {
+		t.Error("no --web.enable-lifecycle: POST /-/reload is how a shard count change reaches every replica")
+	}
+	var stateMount string
+	for _, m := range list(c, "volumeMounts") {
+		if str(m, "name") == "state" {
+			stateMount = str(m, "mountPath")
+		}
+	}
+	claims := map[string]bool{}
+	for _, vct := range list(sts.doc, "spec", "volumeClaimTemplates") {
+		claims[str(vct, "metadata", "name")] = true
+	}
+	for _, v := range list(spec, "volumes") {
+		if str(v, "name") == "state" {
+			t.Error("the state volume is a pod volume: replicas would lose their spools on restart")
+		}
+	}
+	cfg, err := config.LoadBytes("configmap.yaml", []byte(str(byKind(t, objs, "ConfigMap").doc, "data", "metricwrap.yml")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !claims["state"] || stateMount == "" || !strings.HasPrefix(cfg.Spool.Dir, stateMount+"/") {
+		t.Errorf("spool.dir %s is not on the claim template state (mounted at %q, claims %v)", cfg.Spool.Dir, stateMount, claims)
+	}
+	headless := byName(t, objs, "Service", str(sts.doc, "spec", "serviceName"))
+	if str(headless.doc, "spec", "clusterIP") != "None" {
+		t.Errorf("Service %s governs the StatefulSet but is not headless", headless.name())
+	}
+	if !labelsMatch(get(headless.doc, "spec", "selector"), get(sts.doc, "spec", "template", "metadata", "labels")) {
+		t.Errorf("Service %s does not select the StatefulSet's pods", headless.name())
+	}
+	// The base Service (scrapes, the Probe) reaches the shards too.
+	if !labelsMatch(get(byName(t, objs, "Service", "metricwrap").doc, "spec", "selector"), get(sts.doc, "spec", "template", "metadata", "labels")) {
+		t.Error("the Service metricwrap does not select the StatefulSet's pods")
+	}
+	k := kustomizations(t)[filepath.Join("kubernetes", "sharded")]
+	patches := list(k.doc, "patches")
+	if len(patches) != 1 || !strings.Contains(str(patches[0], "patch"), "$patch: delete") || !strings.Contains(str(patches[0], "patch"), "kind: Deployment") {
+		t.Errorf("the sharded kustomization does not delete the base's Deployment: %v", patches)
+	}
+	if !slices.Contains(list(k.doc, "resources"), any("..")) {
+		t.Error("the sharded kustomization does not build on the base (..)")
 	}
 }
