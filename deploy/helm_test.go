@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -187,12 +188,68 @@ func TestHelmChart(t *testing.T) {
 		}
 	})
 
-	t.Run("StatefulSet is refused until sharding exists", func(t *testing.T) {
-		_, err := helmTemplate(t, helm, "workload: StatefulSet\n")
-		if err == nil || !strings.Contains(err.Error(), `workload "StatefulSet" is not supported yet`) {
-			t.Fatalf("helm template = %v, want the not-supported message", err)
+	t.Run("StatefulSet shards the schedules", func(t *testing.T) {
+		objs, err := helmTemplate(t, helm, "workload: StatefulSet\nreplicaCount: 3\nspool: {storage: 2Gi, storageClassName: fast}\n")
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkRendered(t, objs)
+		if len(objs["Deployment"]) != 0 || len(objs["StatefulSet"]) != 1 {
+			t.Fatalf("%d Deployments and %d StatefulSets, want only the StatefulSet", len(objs["Deployment"]), len(objs["StatefulSet"]))
+		}
+		sts := objs["StatefulSet"][0].(*appsv1.StatefulSet)
+		args := sts.Spec.Template.Spec.Containers[0].Args
+		for _, want := range []string{"--cluster.shards=3", "--cluster.shard=auto"} {
+			if !slices.Contains(args, want) {
+				t.Errorf("args %v lack %s", args, want)
+			}
+		}
+		for _, v := range sts.Spec.Template.Spec.Volumes {
+			if v.Name == "state" {
+				t.Error("the state volume is a pod volume: the shards would share or lose their spools")
+			}
+		}
+		vct := sts.Spec.VolumeClaimTemplates
+		if len(vct) != 1 || vct[0].Name != "state" || vct[0].Spec.Resources.Requests.Storage().String() != "2Gi" ||
+			vct[0].Spec.StorageClassName == nil || *vct[0].Spec.StorageClassName != "fast" {
+			t.Errorf("volumeClaimTemplates %+v, want one claim state of 2Gi, class fast", vct)
+		}
+		var governing *corev1.Service
+		for _, o := range objs["Service"] {
+			if svc := o.(*corev1.Service); svc.Name == sts.Spec.ServiceName {
+				governing = svc
+			}
+		}
+		if governing == nil || governing.Spec.ClusterIP != "None" {
+			t.Fatalf("no headless Service %s governs the StatefulSet", sts.Spec.ServiceName)
+		}
+		for k, v := range governing.Spec.Selector {
+			if sts.Spec.Template.Labels[k] != v {
+				t.Errorf("Service %s selects %s=%s, which the pods do not carry", governing.Name, k, v)
+			}
 		}
 	})
+
+	for values, want := range map[string]string{
+		"workload: DaemonSet\n":                                `workload "DaemonSet": want Deployment, or StatefulSet`,
+		"workload: StatefulSet\nspool: {existingClaim: one}\n": "each shard needs a spool of its own",
+	} {
+		if _, err := helmTemplate(t, helm, values); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("helm template with %q = %v, want an error containing %q", values, err, want)
+		}
+	}
+}
+
+// podTemplate is the pod template of the one workload rendered.
+func podTemplate(t *testing.T, objs map[string][]any) *corev1.PodTemplateSpec {
+	t.Helper()
+	switch {
+	case len(objs["Deployment"])+len(objs["StatefulSet"]) != 1:
+		t.Fatalf("%d Deployments and %d StatefulSets rendered, want one workload", len(objs["Deployment"]), len(objs["StatefulSet"]))
+	case len(objs["StatefulSet"]) == 1:
+		return &objs["StatefulSet"][0].(*appsv1.StatefulSet).Spec.Template
+	}
+	return &objs["Deployment"][0].(*appsv1.Deployment).Spec.Template
 }
 
 // checkRendered checks what every rendering must hold: probes, a non-root
@@ -201,8 +258,8 @@ func TestHelmChart(t *testing.T) {
 // stack, the rules of deploy/rules, and a config check-config accepts.
 func checkRendered(t *testing.T, objs map[string][]any) {
 	t.Helper()
-	dep := objs["Deployment"][0].(*appsv1.Deployment)
-	pod := dep.Spec.Template.Spec
+	tmpl := podTemplate(t, objs)
+	pod := tmpl.Spec
 	c := pod.Containers[0]
 	if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != "/-/healthy" {
 		t.Errorf("livenessProbe %+v, want GET /-/healthy", c.LivenessProbe)
@@ -228,7 +285,7 @@ func checkRendered(t *testing.T, objs map[string][]any) {
 	}
 	svc := objs["Service"][0].(*corev1.Service)
 	for k, v := range svc.Spec.Selector {
-		if dep.Spec.Template.Labels[k] != v {
+		if tmpl.Labels[k] != v {
 			t.Errorf("the Service selects %s=%s, which the pods do not carry", k, v)
 		}
 	}
