@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 )
 
@@ -142,10 +143,27 @@ func (st *state) save(path string) error {
 	return nil
 }
 
-// expire forgets pinned batches and series older than their TTLs.
+// maxDone bounds the delivered batches remembered: a busy serve would
+// otherwise keep (and rewrite on every batch) one entry per run for
+// pendingTTL. Forgetting one is harmless in the usual case: a redelivery
+// of it then finds the baselines it set and sends deltas of zero.
+const maxDone = 10000
+
+// expire forgets pinned batches and series older than their TTLs, and the
+// oldest delivered batches beyond maxDone.
 func (st *state) expire(now time.Time) {
+	var done []string
 	for id, p := range st.Pending {
-		if now.Sub(p.Created) > pendingTTL {
+		switch {
+		case now.Sub(p.Created) > pendingTTL:
+			delete(st.Pending, id)
+		case p.Done:
+			done = append(done, id)
+		}
+	}
+	if len(done) > maxDone {
+		sort.Slice(done, func(i, j int) bool { return st.Pending[done[i]].Created.Before(st.Pending[done[j]].Created) })
+		for _, id := range done[:len(done)-maxDone] {
 			delete(st.Pending, id)
 		}
 	}
