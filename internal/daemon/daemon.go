@@ -67,6 +67,7 @@ type Daemon struct {
 	log       *slog.Logger
 	metrics   *metrics
 	schedRuns *prometheus.CounterVec
+	schedNext *prometheus.GaugeVec
 	poolStats *python.Metrics
 	reloadMu  sync.Mutex // one load at a time
 	mu        sync.Mutex // guards cur and stopped
@@ -90,10 +91,11 @@ func New(o Options) *Daemon {
 		o: o, log: o.Logger,
 		metrics:   newMetrics(time.Now()),
 		schedRuns: schedule.NewRunsCounter(),
+		schedNext: schedule.NewNextRunGauge(),
 		poolStats: python.NewMetrics(),
 		scrapes:   remotewrite.NewScrapes(),
 	}
-	o.Registry.MustRegister(d.schedRuns, d.poolStats)
+	o.Registry.MustRegister(d.schedRuns, d.schedNext, d.poolStats)
 	d.metrics.register(o.Registry)
 	return d
 }

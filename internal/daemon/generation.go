@@ -76,7 +76,7 @@ func (d *Daemon) next() (*exporter.Set, error) {
 	})
 	deliv := d.openDelivery(prepared)
 	so := schedule.Options{
-		Labels: exporter.ConstLabels(cfg, os.Getenv), Logger: d.log, Runs: d.schedRuns,
+		Labels: exporter.ConstLabels(cfg, os.Getenv), Logger: d.log, Runs: d.schedRuns, Next: d.schedNext,
 		Run:    schedule.Through(d.o.Engine),
 		Target: schedule.Targets(cfg, d.o.Listen), Scrapes: d.scrapes,
 	}

@@ -121,6 +121,9 @@ func (e *Engine) Exporters() *exporter.Set { return e.cur.Load().set }
 // Last returns the last run of exporter name.
 func (e *Engine) Last(name string) (Record, bool) { return e.history.get(name) }
 
+// Recent returns the last runs of an exporter, newest first.
+func (e *Engine) Recent(name string) []Record { return e.history.recent(name) }
+
 func (e *Engine) cacheStats() (int64, int) { return e.cur.Load().cache.stats() }
 
 // Close cancels every run in progress (their processes get SIGTERM, then
@@ -303,7 +306,7 @@ func (e *Engine) runOnce(ctx context.Context, r *Request) (*exporter.Result, err
 	c := Classify(err)
 	e.metrics.runs.WithLabelValues(name, string(c)).Inc()
 	e.metrics.runDuration.WithLabelValues(name).Observe(d.Seconds())
-	e.history.record(name, Record{At: start, Duration: d, Outcome: c, Error: ShortError(err)})
+	e.history.record(name, Record{At: start, Duration: d, Outcome: c, Reason: Reason(err, res), Error: ShortError(err)})
 	switch {
 	case err == nil:
 		e.log.Debug("exporter run", "exporter", name, "params", r.Params, "duration", d)

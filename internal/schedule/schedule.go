@@ -35,6 +35,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Runs counts scheduled runs by exporter and outcome; nil counts nothing.
 	Runs *prometheus.CounterVec
+	// Next is set to when each scheduled exporter runs next (see
+	// NewNextRunGauge); nil records nothing. A Scheduler removes its
+	// exporters' series when it stops.
+	Next *prometheus.GaugeVec
 	// Run runs an entry; nil means through an engine of the scheduler's
 	// own. serve passes Through(its engine), so scheduled runs share the
 	// run limit, in-flight gauge and history of requests.
@@ -74,6 +78,15 @@ func NewRunsCounter() *prometheus.CounterVec {
 		Name: "metricwrap_scheduled_runs_total",
 		Help: "Scheduled exporter runs, by exporter and outcome (success, failure).",
 	}, []string{"exporter", "outcome"})
+}
+
+// NewNextRunGauge is the metric Options.Next expects. The status page
+// shows it, and a next run stuck in the past says a schedule stalled.
+func NewNextRunGauge() *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "metricwrap_schedule_next_run_timestamp_seconds",
+		Help: "When each scheduled exporter runs next, in unix seconds.",
+	}, []string{"exporter"})
 }
 
 // Check reports whether every scheduled exporter of set has schedule_params
@@ -166,11 +179,18 @@ func (s *Scheduler) Stop() {
 }
 
 func loop(ctx context.Context, e *exporter.Entry, params map[string]string, d Deliverer, o Options) {
+	if o.Next != nil {
+		defer o.Next.DeleteLabelValues(e.Name())
+	}
 	if o.Shard != nil {
 		for {
 			// A point of the grid that passed during a long run is
 			// skipped, as the ticker below drops its ticks.
-			t := time.NewTimer(time.Until(o.Shard.Next(e, time.Now())))
+			next := o.Shard.Next(e, time.Now())
+			if o.Next != nil {
+				o.Next.WithLabelValues(e.Name()).Set(float64(next.UnixNano()) / 1e9)
+			}
+			t := time.NewTimer(time.Until(next))
 			select {
 			case <-ctx.Done():
 				t.Stop()
@@ -180,10 +200,14 @@ func loop(ctx context.Context, e *exporter.Entry, params map[string]string, d De
 			once(ctx, e, params, d, o)
 		}
 	}
+	t0 := time.Now()
 	t := time.NewTicker(e.Schedule)
 	defer t.Stop()
 	for {
 		once(ctx, e, params, d, o)
+		if o.Next != nil {
+			o.Next.WithLabelValues(e.Name()).Set(float64(nextTick(t0, e.Schedule, time.Now()).UnixNano()) / 1e9)
+		}
 		// A tick that fell due during a long run is dropped by the ticker,
 		// so runs never overlap and never queue up.
 		select {
@@ -192,6 +216,12 @@ func loop(ctx context.Context, e *exporter.Entry, params map[string]string, d De
 		case <-t.C:
 		}
 	}
+}
+
+// nextTick is the first tick of a ticker started at t0 with period p that
+// comes after now.
+func nextTick(t0 time.Time, p time.Duration, now time.Time) time.Time {
+	return t0.Add((now.Sub(t0)/p + 1) * p)
 }
 
 func once(ctx context.Context, e *exporter.Entry, params map[string]string, d Deliverer, o Options) {

@@ -181,3 +181,15 @@ func TestUnscheduledExportersDoNotRun(t *testing.T) {
 		t.Fatal("an exporter without a schedule ran")
 	}
 }
+
+// TestNextTick: the next run of a schedule is the first tick after now.
+func TestNextTick(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	for _, tc := range []struct{ now, want int64 }{
+		{1000, 1060}, {1001, 1060}, {1059, 1060}, {1060, 1120}, {1500, 1540},
+	} {
+		if got := nextTick(t0, time.Minute, time.Unix(tc.now, 0)); got.Unix() != tc.want {
+			t.Errorf("nextTick(at %d) = %d, want %d", tc.now, got.Unix(), tc.want)
+		}
+	}
+}

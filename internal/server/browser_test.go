@@ -14,9 +14,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/metricwrap/metricwrap/internal/config"
+	"github.com/metricwrap/metricwrap/internal/delivery"
 	"github.com/metricwrap/metricwrap/internal/exporter"
 	_ "github.com/metricwrap/metricwrap/internal/exporter/builtin" // dummy and http for the page
+	"github.com/metricwrap/metricwrap/internal/run"
+	"github.com/metricwrap/metricwrap/internal/schedule"
 	"github.com/metricwrap/metricwrap/internal/testenv"
 )
 
@@ -82,6 +88,14 @@ exporters:
       target: {pattern: 'https?://[A-Za-z0-9.:/-]+', required: true}
   broken:
     command: [/bin/sh, -c, 'echo "cannot reach the device" >&2; exit 3']
+  nightly:
+    builtin: dummy
+    schedule: 1h
+    sinks: [gateway, archive]
+sinks:
+  gateway: {type: pushgateway, url: '{{gateway}}'}
+  archive: {type: pushgateway, url: 'http://127.0.0.1:1', retry_for: 100ms}
+spool: {dir: '{{spool}}'}
 `
 
 var hrefRE = regexp.MustCompile(`href="([^"]+)"`)
@@ -94,7 +108,9 @@ func TestStatusPageInBrowser(t *testing.T) {
 		t.Skip("starts a browser")
 	}
 	bin := findChromium(t)
-	cfg, err := config.LoadBytes("browser.yml", []byte(browserConfig))
+	gw := testenv.StartPushgateway(t)
+	src := strings.NewReplacer("{{gateway}}", gw.URL, "{{spool}}", filepath.Join(t.TempDir(), "spool")).Replace(browserConfig)
+	cfg, err := config.LoadBytes("browser.yml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,10 +118,51 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(set, Options{EnableDebug: true})
-	limitTo(s, 2)
+	// As serve wires them: one registry for the runs, the scheduler, the
+	// sinks and the spool, which the page reads.
+	reg := prometheus.NewRegistry()
+	eng := run.New(run.Options{Registerer: reg})
+	eng.SetExporters(set, run.Limits{MaxConcurrency: 2})
+	s := New(set, Options{EnableDebug: true, Engine: eng, Registry: reg})
+	// A second server on the same runs without debug output, with a
+	// registry of its own that the sinks and the scheduler report to too.
+	quietReg := prometheus.NewRegistry()
+	quiet := New(set, Options{Engine: eng, Registry: quietReg})
+	both := bothRegisterers{reg, quietReg}
+	deliv, err := delivery.Open(nil, delivery.Options{Config: cfg, Registerer: both})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer deliv.Close()
+	runs, next := schedule.NewRunsCounter(), schedule.NewNextRunGauge()
+	both.MustRegister(runs, next)
+	sched, err := schedule.Start(set, deliv, schedule.Options{Runs: runs, Next: next, Run: schedule.Through(eng)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sched.Stop()
 	ts := httptest.NewServer(s.Handler())
 	defer ts.Close()
+	quietTS := httptest.NewServer(quiet.Handler())
+	defer quietTS.Close()
+	// Poll until the scheduled run reached both sinks: the gateway took
+	// it, the unreachable archive spooled it.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var delivered, spooled bool
+		g := gather(reg)
+		g.each("metricwrap_sink_push_total", "sink", func(sink string, m *dto.Metric, v float64) {
+			delivered = delivered || (sink == "gateway" && labelOf(m, "result") == "success" && v > 0)
+			spooled = spooled || (sink == "archive" && labelOf(m, "result") == "spooled" && v > 0)
+		})
+		if delivered && spooled {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the scheduled run did not reach the sinks (delivered %v, spooled %v)", delivered, spooled)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 
 	fetch := func(path string) (int, string) {
 		t.Helper()
@@ -124,8 +181,10 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if code, _ := fetch("/metrics/dummy"); code != http.StatusOK {
 		t.Fatalf("dummy run: %d", code)
 	}
-	if code, _ := fetch("/metrics/broken"); code != http.StatusInternalServerError {
-		t.Fatalf("broken run: %d, want 500", code)
+	for range 2 {
+		if code, _ := fetch("/metrics/broken"); code != http.StatusInternalServerError {
+			t.Fatalf("broken run: %d, want 500", code)
+		}
 	}
 
 	dom, log := chromium(t, bin, "--dump-dom", ts.URL+"/")
@@ -153,7 +212,29 @@ func TestStatusPageInBrowser(t *testing.T) {
 		})
 	}
 	if !strings.Contains(dom, "cannot reach the device") {
-		t.Error("the failed run's reason is not shown, though debug is enabled")
+		t.Error("the failed run's stderr is not shown, though debug is enabled")
+	}
+	const reason = "exporter failed with exit code 3; its stderr is in the server log"
+	if n := strings.Count(dom, reason); n != 2 {
+		t.Errorf("the reason of the two failed runs shows %d times, want 2", n)
+	}
+	// Without debug output, metricwrap's own reason stays; the stderr goes.
+	quietDOM, _ := chromium(t, bin, "--dump-dom", quietTS.URL+"/")
+	if !strings.Contains(quietDOM, reason) || strings.Contains(quietDOM, "cannot reach the device") {
+		t.Errorf("without debug the page must show %q and not the stderr:\n%s", reason, quietDOM)
+	}
+	schedRow := regexp.MustCompile(`(?s)<table id="schedules">.*?<td><code>nightly</code></td>\s*<td>1h0m0s</td>\s*<td><code>gateway</code>, <code>archive</code></td>\s*<td>in (59m[0-9]+s|1h0m0s)`)
+	if !schedRow.MatchString(dom) {
+		t.Errorf("no schedule row for nightly with its next run within the hour:\n%s", dom)
+	}
+	for sink, want := range map[string]*regexp.Regexp{
+		"gateway": regexp.MustCompile(`<td>[0-9]+s ago</td>\s*<td>1 delivered, 0 spooled</td>\s*<td><span class="muted">empty</span>`),
+		"archive": regexp.MustCompile(`<td><span class="muted">none yet</span></td>\s*<td>0 delivered, 1 spooled</td>\s*<td><span class="failure">1 waiting</span>, oldest [0-9]+s`),
+	} {
+		row := regexp.MustCompile(`(?s)<tr>\s*<td><code>` + sink + `</code></td>(.*?)</tr>`).FindStringSubmatch(dom[strings.Index(dom, `<table id="sinks">`):])
+		if row == nil || !want.MatchString(row[1]) {
+			t.Errorf("sink %s: row %v does not match %s", sink, row, want)
+		}
 	}
 
 	// Every link on the page answers; a run link runs its exporter.
@@ -171,6 +252,8 @@ func TestStatusPageInBrowser(t *testing.T) {
 		"/metrics/dummy?debug=1":          http.StatusOK,
 		"/metrics/health?debug=1&target=": http.StatusBadRequest,
 		"/metrics/broken?debug=1":         http.StatusInternalServerError,
+		"/metrics/nightly":                http.StatusOK,
+		"/metrics/nightly?debug=1":        http.StatusOK,
 	}
 	for link, want := range wantStatus {
 		t.Run("link "+link, func(t *testing.T) {
@@ -194,12 +277,43 @@ func TestStatusPageInBrowser(t *testing.T) {
 
 	if os.Getenv("UPDATE_SCREENSHOT") == "1" {
 		png := filepath.Join(testenv.RepoRoot(t), "docs", "status-page.png")
-		chromium(t, bin, "--window-size=1100,520", "--screenshot="+png, ts.URL+"/")
+		chromium(t, bin, "--window-size=1100,980", "--screenshot="+png, quietTS.URL+"/")
 		if st, err := os.Stat(png); err != nil || st.Size() == 0 {
 			t.Fatalf("no screenshot written to %s: %v", png, err)
 		}
 		t.Logf("wrote %s", png)
 	}
+}
+
+// bothRegisterers registers every collector on each of its registries.
+type bothRegisterers []*prometheus.Registry
+
+func (b bothRegisterers) Register(c prometheus.Collector) error {
+	for i, r := range b {
+		if err := r.Register(c); err != nil {
+			for _, done := range b[:i] {
+				done.Unregister(c)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (b bothRegisterers) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := b.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
+func (b bothRegisterers) Unregister(c prometheus.Collector) bool {
+	ok := true
+	for _, r := range b {
+		ok = r.Unregister(c) && ok
+	}
+	return ok
 }
 
 // TestBrowserConsoleDetection proves that consoleMessages notices a page

@@ -3,8 +3,6 @@ package server
 import (
 	"compress/gzip"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 
-	"github.com/metricwrap/metricwrap/internal/exporter"
 	"github.com/metricwrap/metricwrap/internal/redact"
 	"github.com/metricwrap/metricwrap/internal/run"
 )
@@ -90,13 +87,10 @@ func isTrue(v string) bool {
 // failure that comes with stderr says only how the process ended unless
 // debug output is enabled; the log has the whole error.
 func (s *Server) reason(a *run.Answer) string {
-	if s.opts.EnableDebug || !errors.Is(a.Err, exporter.ErrFailed) || a.Result == nil || len(a.Result.Stderr) == 0 {
+	if s.opts.EnableDebug {
 		return run.ShortError(a.Err)
 	}
-	if a.Result.ExitCode < 0 {
-		return "exporter failed: killed by a signal; its stderr is in the server log"
-	}
-	return fmt.Sprintf("exporter failed with exit code %d; its stderr is in the server log", a.Result.ExitCode)
+	return run.Reason(a.Err, a.Result)
 }
 
 // writeBody sends an encoded answer, gzip compressed when the client
