@@ -85,6 +85,7 @@ func (s *Spool) remove(q *queue, e entry) bool {
 // unlink deletes e's file. A failure only means the entry may be seen again
 // after a restart (at least once), so it is logged, not returned.
 func (s *Spool) unlink(q *queue, e entry) {
+	_ = os.Remove(filepath.Join(q.dir, e.name+refusedSuffix))
 	err := os.Remove(filepath.Join(q.dir, e.name))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		s.logger.Error("cannot remove spool entry; it may be delivered again after a restart", "sink", q.sink, "queue", q.key, "file", e.name, "err", err)
@@ -147,6 +148,7 @@ func (s *Spool) quarantine(qu *queue, e entry, reason string, cause error) bool 
 	if err == nil {
 		err = os.Rename(filepath.Join(qu.dir, e.name), dst)
 	}
+	_ = os.Remove(filepath.Join(qu.dir, e.name+refusedSuffix))
 	if err != nil {
 		s.unlink(qu, e)
 		s.logger.Error("deleted a spool entry that could not be quarantined", "sink", qu.sink, "file", e.name, "err", cause, "quarantine_err", err)

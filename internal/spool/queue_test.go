@@ -202,3 +202,35 @@ func TestRefusedHeadWithARefusedForGoodBatchBehind(t *testing.T) {
 		t.Fatalf("left in the queue: %v", left)
 	}
 }
+
+// TestRefusalsAddUpAcrossProcesses: each exec is a process of its own with
+// one attempt (retry_for: 0s); the refusals of a poisoned head still add up,
+// so it is set aside on the third run, not left to block until max_age.
+func TestRefusalsAddUpAcrossProcesses(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, Options{Dir: dir})
+	put(t, s.Spool, "rw", "poison", "b1")
+	_ = s.Close()
+	var got []string
+	deliver := func(_ context.Context, b *batch.Batch) error {
+		if b.ID == "poison" {
+			return sink.Answer("rw", http.StatusInternalServerError, nil, nil)
+		}
+		got = append(got, b.ID)
+		return nil
+	}
+	for run := 1; run <= DefaultMaxRefusals; run++ {
+		s := open(t, Options{Dir: dir})
+		_, err := s.Replay(context.Background(), qn("rw"), deliver)
+		_ = s.Close()
+		if run < DefaultMaxRefusals && (err == nil || len(got) != 0) {
+			t.Fatalf("run %d: %v, delivered %v; want a stop at the refused head", run, err, got)
+		}
+		if run == DefaultMaxRefusals && (err != nil || len(got) != 1) {
+			t.Fatalf("run %d: %v, delivered %v; want the head set aside and b1 delivered", run, err, got)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, queueKey(qn("rw")), "*"+refusedSuffix)); len(left) != 0 {
+		t.Fatalf("refusal counts left behind: %v", left)
+	}
+}

@@ -67,6 +67,7 @@ const (
 	entrySuffix   = ".batch"
 	tempSuffix    = ".tmp"
 	reasonSuffix  = ".reason"
+	refusedSuffix = ".refused"
 	quarantineDir = "quarantine"
 	queueMetaFile = "queue.json"
 )
@@ -550,13 +551,22 @@ func (s *Spool) done(qu *queue, e entry) {
 }
 
 // strike records n answered refusals of e and returns e's total.
+// The count is kept beside the entry (ENTRY.refused), so that refusals
+// add up across processes too: each exec is one.
 func (s *Spool) strike(qu *queue, e entry, n int) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	side := filepath.Join(qu.dir, e.name+refusedSuffix)
 	if qu.strikesSeq != e.seq {
 		qu.strikesSeq, qu.strikes = e.seq, 0
+		if data, err := os.ReadFile(side); err == nil {
+			qu.strikes, _ = strconv.Atoi(strings.TrimSpace(string(data)))
+		}
 	}
 	qu.strikes += max(n, 1)
+	// Best effort: a count that is not written only delays setting the
+	// batch aside.
+	_ = os.WriteFile(side, []byte(strconv.Itoa(qu.strikes)+"\n"), 0o600)
 	return qu.strikes
 }
 
