@@ -238,7 +238,8 @@ func once(ctx context.Context, e *exporter.Entry, params map[string]string, d De
 		res.Start, res.Duration = start, time.Since(start)
 	}
 	if err != nil {
-		o.Logger.Warn("scheduled run failed", "exporter", name, "err", err)
+		// The engine logged the failure (warn, with the reason).
+		o.Logger.Debug("scheduled run failed", "exporter", name, "err", err)
 		count(o, name, "failure")
 	} else {
 		count(o, name, "success")
