@@ -48,6 +48,14 @@ func benchPeer(args []string) error {
 	if *bin == "" || *peer == "" {
 		return errors.New("-bin and -peer are required")
 	}
+	// The servers run in a temporary directory.
+	for _, p := range []*string{bin, peer} {
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return err
+		}
+		*p = abs
+	}
 	dir, err := os.MkdirTemp("", "loadgen-peer-")
 	if err != nil {
 		return err
