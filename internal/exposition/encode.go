@@ -8,6 +8,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -41,7 +42,13 @@ func Encode(w io.Writer, fams []*dto.MetricFamily, f expfmt.Format) error {
 	default:
 		return encodeExpfmt(w, fams, f)
 	}
-	e := &encoder{w: out{bufio.NewWriterSize(w, 64<<10)}, om: om, scheme: f.ToEscapingScheme()}
+	bw := writers.Get().(*bufio.Writer)
+	bw.Reset(w)
+	defer func() {
+		bw.Reset(nil)
+		writers.Put(bw)
+	}()
+	e := &encoder{w: out{bw}, om: om, scheme: f.ToEscapingScheme()}
 	var created map[string]bool
 	if om {
 		created = createdNames(fams)
@@ -62,6 +69,10 @@ func Encode(w io.Writer, fams []*dto.MetricFamily, f expfmt.Format) error {
 	}
 	return nil
 }
+
+// writers are Encode's buffers, reused: the server encodes every answer,
+// and a fresh 64 KiB buffer each time was cleared memory on every run.
+var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
 
 // createdNames finds the families OpenMetrics has no room for: a text
 // document may carry "x_created" as a gauge family of its own (the Python

@@ -2,6 +2,7 @@ package run
 
 import (
 	"bytes"
+	"strconv"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -44,17 +45,48 @@ func encodeFamilies(fams []*dto.MetricFamily, f expfmt.Format) ([]byte, error) {
 // assemble is a whole answer: body, then the extra families, then the
 // terminator f needs.
 func assemble(body []byte, f expfmt.Format, extra []*dto.MetricFamily) []byte {
+	if t := f.FormatType(); t == expfmt.TypeTextPlain || t == expfmt.TypeOpenMetrics {
+		out := make([]byte, 0, len(body)+128*len(extra)+len(omEOF))
+		out = appendGauges(append(out, body...), extra)
+		if isOpenMetrics(f) {
+			out = append(out, omEOF...)
+		}
+		return out
+	}
 	tail, err := encodeFamilies(extra, f)
 	if err != nil {
 		// Our own series are valid by construction.
 		tail = nil
 	}
-	out := make([]byte, 0, len(body)+len(tail)+len(omEOF))
-	out = append(append(out, body...), tail...)
-	if isOpenMetrics(f) {
-		out = append(out, omEOF...)
+	return append(append(make([]byte, 0, len(body)+len(tail)), body...), tail...)
+}
+
+// appendGauges writes our own gauges (one sample, plain label values) in
+// the syntax text 0.0.4 and OpenMetrics share, without going through the
+// encoder for a few lines on every answer.
+func appendGauges(b []byte, fams []*dto.MetricFamily) []byte {
+	for _, mf := range fams {
+		name := mf.GetName()
+		b = append(append(append(append(b, "# HELP "...), name...), ' '), mf.GetHelp()...)
+		b = append(append(append(b, "\n# TYPE "...), name...), " gauge\n"...)
+		for _, m := range mf.GetMetric() {
+			b = append(b, name...)
+			for i, l := range m.GetLabel() {
+				if i == 0 {
+					b = append(b, '{')
+				} else {
+					b = append(b, ',')
+				}
+				b = strconv.AppendQuote(append(append(b, l.GetName()...), '='), l.GetValue())
+			}
+			if len(m.GetLabel()) > 0 {
+				b = append(b, '}')
+			}
+			b = strconv.AppendFloat(append(b, ' '), m.GetGauge().GetValue(), 'g', -1, 64)
+			b = append(b, '\n')
+		}
 	}
-	return out
+	return b
 }
 
 // repeat answers with cached entry c in format f: as a cache hit (class
