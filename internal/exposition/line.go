@@ -34,6 +34,11 @@ func (p *parser) sample(ln string) error {
 	if err != nil {
 		return err
 	}
+	for _, lb := range p.lbls {
+		if msg := badLabelValue(lb.name, lb.value, func() string { return seriesOf(sl.name, p.lbls) }); msg != "" {
+			return p.errf("%s", msg)
+		}
+	}
 	v, err := p.value(sl.value)
 	if err != nil {
 		return p.errf("invalid value %q for %s", clip(sl.value), sl.name)

@@ -177,7 +177,7 @@ func Parse(data []byte, f Format) ([]*dto.MetricFamily, error) {
 	// OpenMetrics rules on repeated series (consecutive, timestamps going
 	// forward, exact repeats dropped) are checked while parsing, and are
 	// stricter than the duplicate check validate would make.
-	if is := validate(p.fams, p.seed, !p.om); is != nil {
+	if is := validate(p.fams, p.seed, !p.om, true); is != nil {
 		line := 0
 		switch {
 		case is.metric >= 0:

@@ -28,15 +28,17 @@ type issue struct {
 // One difference from Parse: dto histograms may leave the +Inf bucket
 // implicit (client_golang does), while a document must write it.
 func Validate(fams []*dto.MetricFamily) error {
-	if is := validate(fams, maphash.MakeSeed(), true); is != nil {
+	if is := validate(fams, maphash.MakeSeed(), true, false); is != nil {
 		return &ParseError{Msg: is.msg}
 	}
 	return nil
 }
 
 // validate checks fams; dups says whether to look for repeated series
-// (same labels, same timestamp).
-func validate(fams []*dto.MetricFamily, seed maphash.Seed, dups bool) *issue {
+// (same labels, same timestamp), and parsed that the families come from
+// Parse, which checked every label already (names, duplicates, values,
+// le and quantile), line by line.
+func validate(fams []*dto.MetricFamily, seed maphash.Seed, dups, parsed bool) *issue {
 	byName := make(map[string]int, len(fams))
 	sampleNames := make(map[string]int, 2*len(fams))
 	var keys []keyed
@@ -86,7 +88,7 @@ func validate(fams []*dto.MetricFamily, seed maphash.Seed, dups bool) *issue {
 			}
 			sampleNames[name+s] = fi
 		}
-		if is := validateMetrics(mf, seed, &keys, dups); is != nil {
+		if is := validateMetrics(mf, seed, &keys, dups, parsed); is != nil {
 			is.family = fi
 			return is
 		}
@@ -108,14 +110,14 @@ type keyed struct {
 	index int32
 }
 
-func validateMetrics(mf *dto.MetricFamily, seed maphash.Seed, keys *[]keyed, dups bool) *issue {
+func validateMetrics(mf *dto.MetricFamily, seed maphash.Seed, keys *[]keyed, dups, parsed bool) *issue {
 	var scratch []label
 	ks := (*keys)[:0]
 	for mi, m := range mf.Metric {
 		if m == nil {
 			return &issue{metric: mi, msg: fmt.Sprintf("metric %d of %q is nil", mi, mf.GetName())}
 		}
-		if msg := checkMetric(mf, m); msg != "" {
+		if msg := checkMetric(mf, m, parsed); msg != "" {
 			return &issue{metric: mi, msg: msg}
 		}
 		if !dups {
@@ -183,8 +185,19 @@ func sortedPairs(ps []*dto.LabelPair) []*dto.LabelPair {
 func comparePairs(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) }
 
 // checkMetric returns what is wrong with one metric, or "".
-func checkMetric(mf *dto.MetricFamily, m *dto.Metric) string {
+func checkMetric(mf *dto.MetricFamily, m *dto.Metric, parsed bool) string {
 	name, typ := mf.GetName(), mf.GetType()
+	series := func() string { return seriesName(name, m) }
+	if !parsed {
+		if msg := checkLabels(name, typ, m); msg != "" {
+			return msg
+		}
+	}
+	return checkValue(typ, m, series)
+}
+
+// checkLabels returns what is wrong with a metric's labels, or "".
+func checkLabels(name string, typ dto.MetricType, m *dto.Metric) string {
 	series := func() string { return seriesName(name, m) }
 	for i, p := range m.Label {
 		ln := p.GetName()
@@ -196,11 +209,8 @@ func checkMetric(mf *dto.MetricFamily, m *dto.Metric) string {
 				return fmt.Sprintf("duplicate label name %q in series %s", ln, series())
 			}
 		}
-		if problem := labelValueProblem(p.GetValue()); problem == "is not valid UTF-8" {
-			return fmt.Sprintf("value of label %q in series %s is not valid UTF-8", ln, series())
-		} else if problem != "" {
-			return fmt.Sprintf("value of label %q in series %s %s: promtool and many receivers refuse "+
-				"control characters; only tab and newline (written \\n) may appear", ln, series(), problem)
+		if msg := badLabelValue(ln, p.GetValue(), series); msg != "" {
+			return msg
 		}
 		if ln == "__name__" {
 			return fmt.Sprintf("label name __name__ in series %s is reserved for the metric name", series())
@@ -212,6 +222,11 @@ func checkMetric(mf *dto.MetricFamily, m *dto.Metric) string {
 			return fmt.Sprintf("label \"quantile\" is reserved for the quantiles of summary %s", series())
 		}
 	}
+	return ""
+}
+
+// checkValue returns what is wrong with a metric's value, or "".
+func checkValue(typ dto.MetricType, m *dto.Metric, series func() string) string {
 	switch typ {
 	case dto.MetricType_COUNTER:
 		if m.Counter == nil {
@@ -317,4 +332,18 @@ func labelValueProblem(s string) string {
 		i += n
 	}
 	return ""
+}
+
+// badLabelValue is the message for a label value that is not UTF-8 or
+// holds a control character, or "".
+func badLabelValue(name, value string, series func() string) string {
+	switch problem := labelValueProblem(value); problem {
+	case "":
+		return ""
+	case "is not valid UTF-8":
+		return fmt.Sprintf("value of label %q in series %s is not valid UTF-8", name, series())
+	default:
+		return fmt.Sprintf("value of label %q in series %s %s: promtool and many receivers refuse "+
+			"control characters; only tab and newline (written \\n) may appear", name, series(), problem)
+	}
 }
