@@ -19,6 +19,10 @@ const prSetChildSubreaper = 36
 // when a child exits (SIGCHLD) and when a run ends; signals coalesce.
 const superviseInterval = 5 * time.Second
 
+// retryInterval is how soon the supervisor looks again at an orphan whose
+// environment it could not read (it was in the middle of execve).
+const retryInterval = 20 * time.Millisecond
+
 // sup is the running supervisor, nil unless Supervise was called.
 var sup atomic.Pointer[supervisor]
 
@@ -49,7 +53,7 @@ func Supervise(log *slog.Logger) (stop func()) {
 			return func() {}
 		}
 	}
-	s := &supervisor{log: log, runs: map[uint64]string{}, orphans: map[int]*orphan{}, done: make(chan struct{})}
+	s := &supervisor{log: log, runs: map[uint64]string{}, orphans: map[int]*orphan{}, done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGCHLD)
 	sup.Store(s)
@@ -58,12 +62,17 @@ func Supervise(log *slog.Logger) (stop func()) {
 		t := time.NewTicker(superviseInterval)
 		defer t.Stop()
 		for {
-			s.scan()
+			var soon <-chan time.Time
+			if s.scan() {
+				soon = time.After(retryInterval)
+			}
 			select {
 			case <-s.done:
 				return
 			case <-sigs:
 			case <-t.C:
+			case <-s.wake:
+			case <-soon:
 			}
 		}
 	})
@@ -94,6 +103,7 @@ func SupervisorCounts() (reaped, killed uint64) {
 type supervisor struct {
 	log  *slog.Logger
 	done chan struct{}
+	wake chan struct{} // a scan outside the loop left an orphan to look at again
 
 	mu      sync.Mutex
 	nextRun uint64
@@ -134,13 +144,20 @@ func endRun(id uint64) {
 	s.mu.Lock()
 	delete(s.runs, id)
 	s.mu.Unlock()
-	s.scan()
+	if s.scan() {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
-// scan reaps zombie orphans and kills live orphans of ended runs. It holds
+// scan reaps zombie orphans and kills live orphans of ended runs, and
+// reports whether an orphan could not be attributed yet (see attribute),
+// so the caller looks again shortly. It holds
 // children.startMu for writing, so every child being started is already
 // registered and is never mistaken for an orphan.
-func (s *supervisor) scan() {
+func (s *supervisor) scan() (again bool) {
 	children.startMu.Lock()
 	defer children.startMu.Unlock()
 	s.mu.Lock()
@@ -164,7 +181,10 @@ func (s *supervisor) scan() {
 		seen[pid] = true
 		o := s.orphans[pid]
 		if o == nil {
-			o = s.attribute(pid)
+			if o = s.attribute(pid); o == nil {
+				again = true
+				continue
+			}
 			s.orphans[pid] = o
 		}
 		if o.foreign || s.inProgress(o.runs) {
@@ -181,11 +201,20 @@ func (s *supervisor) scan() {
 			delete(s.orphans, pid)
 		}
 	}
+	return again
 }
 
 // attribute finds the runs an orphan may belong to, under s.mu.
+// It returns nil when the orphan's environment cannot be read yet: a
+// process in the middle of execve (setsid(1) exec'ing its command) shows
+// an empty environ for a moment, and taking that for "no METRICS_FILE"
+// would call a run's escapee foreign forever. The next scan asks again.
 func (s *supervisor) attribute(pid int) *orphan {
-	if marker := environValue(pid, "METRICS_FILE"); marker != "" {
+	marker, readable := environValue(pid, "METRICS_FILE")
+	if !readable {
+		return nil
+	}
+	if marker != "" {
 		for id, m := range s.runs {
 			if m == marker {
 				return &orphan{runs: []uint64{id}}
@@ -269,16 +298,16 @@ func statFields(pid int) (state byte, ppid int, ok bool) {
 }
 
 // environValue returns the value of name in pid's environment.
-func environValue(pid int, name string) string {
+func environValue(pid int, name string) (value string, readable bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
-	if err != nil {
-		return ""
+	if err != nil || len(b) == 0 {
+		return "", false
 	}
 	prefix := []byte(name + "=")
 	for kv := range bytes.SplitSeq(b, []byte{0}) {
 		if v, ok := bytes.CutPrefix(kv, prefix); ok {
-			return string(v)
+			return string(v), true
 		}
 	}
-	return ""
+	return "", true
 }
