@@ -23,7 +23,7 @@ func TestExecRunsTotalReachesDynatraceOnTheFirstRun(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("run %d: exit %d; stderr:\n%s", run, r.code, r.stderr)
 		}
-		if got := strings.Count(dtLines(dt), "job_runs_total,status=Succeeded count,delta=1"); got != run {
+		if got := strings.Count(dtLines(dt), "job_runs_total,job=backup,status=Succeeded count,delta=1"); got != run {
 			t.Fatalf("after run %d Dynatrace has %d job_runs_total deltas of 1, want %d; lines:\n%s", run, got, run, dtLines(dt))
 		}
 	}

@@ -59,7 +59,7 @@ func TestExecUnwritableDirsStillRunsAndDelivers(t *testing.T) {
 		t.Fatalf("exit %d, want the job's 0; stderr:\n%s", code, stderr.String())
 	}
 	lines := dtLines(dt)
-	for _, want := range []string{"backup_files gauge,3", "job_exit_code gauge,0", "job_duration_seconds gauge,"} {
+	for _, want := range []string{"backup_files,job=backup gauge,3", "job_exit_code,job=backup gauge,0", "job_duration_seconds,job=backup gauge,"} {
 		if !strings.Contains(lines, want) {
 			t.Errorf("Dynatrace got no %q; lines:\n%s\nstderr:\n%s", want, lines, stderr.String())
 		}

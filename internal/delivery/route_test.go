@@ -158,13 +158,13 @@ func TestExecCountersAreDeltasOnTheFirstRun(t *testing.T) {
 	}
 	r := newRun(t, dir, map[string]string{"DT_TENANT": srv.URL, "DT_API_TOKEN": "tok"})
 	r.deliver(EnvDynatrace, b("r1", 100), false)
-	if got := strings.Join(fake.Lines(), "\n"); !strings.Contains(got, "job_runs_total count,delta=1") || strings.Contains(got, "exporter_bytes_total") {
-		t.Fatalf("first run sent:\n%s\nwant job_runs_total count,delta=1 and no exporter_bytes_total", got)
+	if got := strings.Join(fake.Lines(), "\n"); !strings.Contains(got, "job_runs_total,job=backup count,delta=1") || strings.Contains(got, "exporter_bytes_total") {
+		t.Fatalf("first run sent:\n%s\nwant job_runs_total,job=backup count,delta=1 and no exporter_bytes_total", got)
 	}
 	r.deliver(EnvDynatrace, b("r2", 130), false)
 	got := strings.Join(fake.Lines(), "\n")
-	if strings.Count(got, "job_runs_total count,delta=1") != 2 || !strings.Contains(got, "exporter_bytes_total count,delta=30") {
-		t.Fatalf("two runs sent:\n%s\nwant job_runs_total count,delta=1 twice and exporter_bytes_total count,delta=30", got)
+	if strings.Count(got, "job_runs_total,job=backup count,delta=1") != 2 || !strings.Contains(got, "exporter_bytes_total,job=backup count,delta=30") {
+		t.Fatalf("two runs sent:\n%s\nwant job_runs_total,job=backup count,delta=1 twice and exporter_bytes_total count,delta=30", got)
 	}
 }
 

@@ -164,8 +164,8 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 var (
-	seqLine   = regexp.MustCompile(`^kill_seq gauge,(\d+)`)
-	deltaLine = regexp.MustCompile(`^kill_total count,delta=(\d+)`)
+	seqLine   = regexp.MustCompile(`^kill_seq(?:,job=\S+)? gauge,(\d+)`)
+	deltaLine = regexp.MustCompile(`^kill_total(?:,job=\S+)? count,delta=(\d+)`)
 )
 
 func TestReplaySurvivesKill9AtEveryStep(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"sync"
 	"time"
@@ -174,6 +175,17 @@ func (s *Sink) prepare(b *batch.Batch) (*Lines, *pending) {
 	now := s.now()
 	s.st.expire(now)
 	cfg := s.cfg
+	if _, set := cfg.DefaultDimensions["job"]; b.Job != "" && !set {
+		// The job is what tells two jobs' (or exporters') series apart,
+		// as the Pushgateway's group does: without it they would be one
+		// series, and one job's counter would count as the other's next
+		// value. A metric's own job label wins, as over any default.
+		cfg.DefaultDimensions = maps.Clone(cfg.DefaultDimensions)
+		if cfg.DefaultDimensions == nil {
+			cfg.DefaultDimensions = map[string]string{}
+		}
+		cfg.DefaultDimensions["job"] = b.Job
+	}
 	if len(b.Increments) > 0 {
 		cfg.Increment = b.IsIncrement
 	}

@@ -492,3 +492,37 @@ func TestPushConcurrent(t *testing.T) {
 		t.Errorf("series q=0 sent %d deltas, want 7 (one per batch after the first)", counts)
 	}
 }
+
+// TestJobsAreSeparateSeries: two jobs (exec --job a and --job b, or two
+// exporters) writing the same counter are two series, each line with its
+// job dimension, and each job's deltas are its own; before, b's value was
+// taken as a's next one (a reset) and both wrote one series.
+func TestJobsAreSeparateSeries(t *testing.T) {
+	fake := dtfake.New(token)
+	e := newEnv(t, fake, dynatrace.Options{Token: token, DefaultDimensions: map[string]string{"env": "prod"}})
+	for _, run := range []struct {
+		job string
+		v   float64
+	}{{"a", 100}, {"b", 5}, {"a", 110}, {"b", 8}} {
+		b := mkBatch(t, counterText(run.v))
+		b.Job = run.job
+		if err := e.sink.Push(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A metric's own job label wins, as over any default dimension.
+	own := mkBatch(t, "# TYPE gauge_value gauge\ngauge_value{job=\"mine\"} 1\n")
+	own.Job = "a"
+	if err := e.sink.Push(context.Background(), own); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(stripTS(fake.Lines()), "\n")
+	want := strings.Join([]string{
+		"jobs_total,env=prod,job=a,q=0 count,delta=10",
+		"jobs_total,env=prod,job=b,q=0 count,delta=3",
+		"gauge_value,env=prod,job=mine gauge,1",
+	}, "\n")
+	if got != want {
+		t.Errorf("lines:\n%s\nwant:\n%s", got, want)
+	}
+}
