@@ -16,9 +16,10 @@ import (
 
 // TestShardedSchedules runs three serve replicas with one config of 30
 // schedules: each schedule runs on the replica its hash names, once per
-// interval across the three; a reload that lowers the shard count to 2
-// moves schedules without ever running one twice in an interval, and the
-// third replica, now outside the count, runs none.
+// interval across the three; a reload that lowers the shard count to 2,
+// reaching the replicas half an interval apart, moves schedules without
+// ever running one twice in an interval, and the third replica, now
+// outside the count, runs none.
 func TestShardedSchedules(t *testing.T) {
 	t.Parallel()
 	const (
@@ -91,11 +92,18 @@ func TestShardedSchedules(t *testing.T) {
 	time.Sleep(4 * interval) // the runs are what the test is about
 
 	writeFile(t, dir, "metricwrap.yml", config(2), 0o644)
+	// Replicas 0 and 1 reload first and the third, which loses all its
+	// schedules to them, half an interval later: the skew of a ConfigMap
+	// reaching pods at different times. The new owners must wait for it.
 	reloadAt := time.Now()
-	for _, s := range replicas {
+	for _, s := range replicas[:2] {
 		if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
+	}
+	time.Sleep(interval / 2)
+	if err := replicas[2].cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for _, s := range replicas {
