@@ -222,14 +222,16 @@ func (c *execCmd) deliver(g *globals, cfg *config.Config, prepared *delivery.Pre
 	}
 }
 
-// takesIncrements reports whether sink name sends counters as deltas
-// (Dynatrace, OTLP with delta temporality), so it gets the run's increments
-// instead of the totals a Pushgateway needs.
+// takesIncrements reports whether sink name gets the run's increments
+// instead of the totals a Pushgateway needs: it sends counters as deltas
+// (Dynatrace; OTLP with delta temporality) or keeps running totals of its
+// own (OTLP with cumulative temporality, which has no Pushgateway to read
+// the previous total from).
 func takesIncrements(cfg *config.Config, name string) bool {
 	if sc, ok := cfg.Sinks[name]; ok {
-		return sc.Type == config.SinkDynatrace || otlp.TakesIncrements(sc, nil)
+		return sc.Type == config.SinkDynatrace || sc.Type == config.SinkOTLP
 	}
-	return name == delivery.EnvDynatrace || name == otlp.EnvName && otlp.TakesIncrements(nil, os.Getenv)
+	return name == delivery.EnvDynatrace || name == otlp.EnvName
 }
 
 // cloneFamilies is a deep copy of fams, for a second set of values.

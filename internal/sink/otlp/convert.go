@@ -190,8 +190,10 @@ func (c *converter) aggregation() metricspb.AggregationTemporality {
 }
 
 // counter maps a counter family. exec's increments are the run's increase
-// by construction: a delta over the run as they are, or a cumulative run
-// that started with the run; they need no state.
+// by construction: in delta mode a delta over the run as they are, with no
+// state; in cumulative mode they are added to a running total the sink
+// keeps (pinned to the batch, so a resend adds nothing), since without a
+// Pushgateway to read the previous total from, exec has none.
 func (c *converter) counter(out *metricspb.Metric, mf *dto.MetricFamily) *metricspb.Metric {
 	sum := &metricspb.Sum{IsMonotonic: true, AggregationTemporality: c.aggregation()}
 	increment := c.b.IsIncrement(mf.GetName())
@@ -199,8 +201,12 @@ func (c *converter) counter(out *metricspb.Metric, mf *dto.MetricFamily) *metric
 		v := m.GetCounter().GetValue()
 		s := c.sample(mf.GetName(), m, m.GetCounter().GetCreatedTimestamp())
 		switch {
-		case increment:
+		case increment && c.temporality == Delta:
 			sum.DataPoints = append(sum.DataPoints, number(s.attrs, c.runStart(), s.t, v))
+		case increment:
+			if p := c.track.total(s.key, v, s.t, c.runStart()); p != nil {
+				sum.DataPoints = append(sum.DataPoints, number(s.attrs, p.Start, s.t, p.Vals[0]))
+			}
 		case math.IsNaN(v) || math.IsInf(v, 0):
 			continue // no total to count from
 		case c.temporality == Delta:

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/metricwrap/metricwrap/internal/config"
 )
 
 // DefaultEndpoint is the OpenTelemetry SDKs' default for OTLP/HTTP metrics:
@@ -118,17 +116,6 @@ func temporalityFromEnv(getenv func(string) string) (Temporality, error) {
 	default:
 		return "", fmt.Errorf("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=%s: want cumulative, delta or lowmemory", v)
 	}
-}
-
-// TakesIncrements reports whether an otlp sink sends counters as deltas,
-// and so wants the increments exec makes rather than running totals: the
-// config sink sc, or the env-only sink when sc is nil.
-func TakesIncrements(sc *config.SinkConfig, getenv func(string) string) bool {
-	if sc != nil {
-		return sc.Type == config.SinkOTLP && Temporality(sc.Temporality) == Delta
-	}
-	t, err := temporalityFromEnv(getenv)
-	return err == nil && t == Delta
 }
 
 // SignalURL appends v1/metrics to a base endpoint's path, as the SDKs do

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metricwrap/metricwrap/internal/config"
 	"github.com/metricwrap/metricwrap/internal/sink/otlp"
 )
 
@@ -86,17 +85,5 @@ func TestParseHeaders(t *testing.T) {
 	}
 	if len(h) != 3 || h["a"] != "b,c" || h["k="] != "v=%" || h["plus"] != "a+b" {
 		t.Errorf("headers %q", h)
-	}
-}
-
-func TestTakesIncrements(t *testing.T) {
-	if !otlp.TakesIncrements(&config.SinkConfig{Type: config.SinkOTLP, Temporality: "delta"}, nil) ||
-		otlp.TakesIncrements(&config.SinkConfig{Type: config.SinkOTLP, Temporality: "cumulative"}, nil) ||
-		otlp.TakesIncrements(&config.SinkConfig{Type: config.SinkPushgateway}, nil) {
-		t.Error("config sinks: only an otlp sink with temporality delta takes increments")
-	}
-	if !otlp.TakesIncrements(nil, envOf(map[string]string{"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "Delta"})) ||
-		otlp.TakesIncrements(nil, envOf(nil)) {
-		t.Error("env-only sink: only with the delta temporality preference")
 	}
 }

@@ -275,44 +275,45 @@ func (s *Sink) Push(ctx context.Context, b *batch.Batch) error {
 	return s.settle(b.ID, p, sent, err)
 }
 
-// prepare converts b: with its pinned deltas when it was seen before, else
-// advancing the state (and, in delta mode, pinning the new deltas).
+// prepare converts b: with its pinned points when it was seen before, else
+// advancing the state and, when the batch's points depend on it (delta
+// mode, or exec's increments kept as running totals), pinning them.
 func (s *Sink) prepare(b *batch.Batch) ([]*request, *pending) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
 	s.st.expire(now)
 	c := &converter{b: b, now: now, temporality: s.o.Temporality, extra: s.o.Resource}
-	if p, ok := s.st.Pending[b.ID]; ok && b.ID != "" && s.o.Temporality == Delta {
+	a := &advance{st: s.st, points: map[string]*point{}}
+	if p, ok := s.st.Pending[b.ID]; ok && b.ID != "" {
 		if p.Done {
 			s.log.Debug("batch already delivered; not sending it again", "batch", b.ID)
 			return nil, p
 		}
-		c.track = pinned(p.Points)
+		c.track = pinned{points: p.Points, advance: a}
 		return split(c.convert(), s.o.MaxPointsPerRequest, s.o.MaxBytesPerRequest), p
 	}
-	a := &advance{st: s.st, points: map[string]*point{}}
 	c.track = a
 	reqs := split(c.convert(), s.o.MaxPointsPerRequest, s.o.MaxBytesPerRequest)
 	p := &pending{Created: now, Points: a.points}
-	if b.ID != "" && s.o.Temporality == Delta {
+	if b.ID != "" && (s.o.Temporality == Delta || len(b.Increments) > 0) {
 		s.st.Pending[b.ID] = p
 	}
 	s.saveLocked()
 	return reqs, p
 }
 
-// settle records the outcome of a delta batch: delivered or permanently
+// settle records the outcome of a pinned batch: delivered or permanently
 // failed is done, a retryable failure remembers how far it got.
 func (s *Sink) settle(id string, p *pending, sent int, err error) error {
-	if id == "" || s.o.Temporality != Delta {
+	if id == "" {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
-	case p.Done:
-		return err
+	case s.st.Pending[id] != p, p.Done:
+		return err // not pinned, or already settled
 	case err == nil || sink.IsPermanent(err):
 		p.Done, p.Sent, p.Points = true, 0, nil
 	case sent == p.Sent:

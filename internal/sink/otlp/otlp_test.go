@@ -418,3 +418,47 @@ func TestGaugeHistogramAndNonFinite(t *testing.T) {
 		t.Errorf("empty batch: %v, want refused", err)
 	}
 }
+
+// TestCumulativeIncrementsKeepTotals: exec's increments (+1 per run) become
+// a running total in cumulative mode, one series from the first run on;
+// a retried batch, even after a restart, adds nothing.
+func TestCumulativeIncrementsKeepTotals(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "otlp.json")
+	s, rc := newSink(t, otlp.Options{StateFile: state})
+	inc := func(id string, at time.Time) *batch.Batch {
+		b := mkBatch(id, at, counter("job_runs_total", 1, label("status", "Succeeded")))
+		b.Increments = []string{"job_runs_total"}
+		return b
+	}
+	ctx := context.Background()
+	if err := s.Push(ctx, inc("r1", t0)); err != nil {
+		t.Fatal(err)
+	}
+	rc.then(status(503, ""))
+	r2 := inc("r2", t0.Add(time.Hour))
+	if err := s.Push(ctx, r2); err == nil {
+		t.Fatal("503 taken as success")
+	}
+	s2, err := otlp.New(otlp.Options{Name: "test", URL: s.Destination()[len("otlp "):], StateFile: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []*batch.Batch{r2, inc("r3", t0.Add(2*time.Hour))} {
+		if err := s2.Push(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []float64
+	for _, m := range metrics(rc.requests())["job_runs_total"] {
+		sum := m.GetSum()
+		dp := sum.GetDataPoints()[0]
+		if sum.GetAggregationTemporality() != metricspb.AggregationTemporality_AGGREGATION_TEMPORALITY_CUMULATIVE ||
+			dp.GetStartTimeUnixNano() != uint64(t0.UnixNano()) {
+			t.Errorf("point %v: want cumulative, started with the first run", dp)
+		}
+		got = append(got, dp.GetAsDouble())
+	}
+	if !equal(got, []float64{1, 2, 3}) {
+		t.Errorf("totals %v, want [1 2 3]", got)
+	}
+}

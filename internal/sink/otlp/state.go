@@ -186,6 +186,10 @@ type tracker interface {
 	delta(key string, vals, bounds []float64, hist bool, t, created int64) (p *point, ok bool)
 	// start returns the start of the series' cumulative run.
 	start(key string, vals, bounds []float64, t, created int64) int64
+	// total adds one of exec's increments to the series' running total
+	// (cumulative mode) and returns the total and its start; nil when a
+	// pinned batch has none.
+	total(key string, inc float64, t, runStart int64) *point
 }
 
 // advance is the tracker of a batch seen for the first time: it moves the
@@ -219,6 +223,16 @@ func (a *advance) delta(key string, vals, bounds []float64, hist bool, t, create
 	}
 	a.points[key] = p
 	return p, true
+}
+
+func (a *advance) total(key string, inc float64, t, runStart int64) *point {
+	p := &point{Start: runStart, Vals: []float64{inc}}
+	if prev := a.st.Series[key]; prev != nil && len(prev.Vals) == 1 && len(prev.Bounds) == 0 {
+		p.Start, p.Vals[0] = prev.Start, prev.Vals[0]+inc
+	}
+	a.st.Series[key] = &series{Start: p.Start, Time: t, Vals: []float64{p.Vals[0]}}
+	a.points[key] = p
+	return p
 }
 
 func (a *advance) start(key string, vals, bounds []float64, t, created int64) int64 {
@@ -280,18 +294,21 @@ func perBucket(vals []float64) []float64 {
 	return append(out, vals[0]-prev)
 }
 
-// pinned is the tracker of a redelivered batch.
-type pinned map[string]*point
+// pinned is the tracker of a redelivered batch: its pinned points; the
+// start of a cumulative series' run comes from the state as before (a
+// resend observes the same values again, which changes nothing).
+type pinned struct {
+	points  map[string]*point
+	advance *advance
+}
 
 func (p pinned) delta(key string, _, _ []float64, _ bool, _, _ int64) (*point, bool) {
-	pt, ok := p[key]
+	pt, ok := p.points[key]
 	return pt, ok
 }
 
-func (p pinned) start(_ string, _, _ []float64, t, created int64) int64 {
-	// Only delta batches are pinned; a cumulative start is never asked.
-	if created > 0 {
-		return created
-	}
-	return t
+func (p pinned) start(key string, vals, bounds []float64, t, created int64) int64 {
+	return p.advance.start(key, vals, bounds, t, created)
 }
+
+func (p pinned) total(key string, _ float64, _, _ int64) *point { return p.points[key] }
