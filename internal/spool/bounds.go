@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/metricwrap/metricwrap/internal/batch"
@@ -157,5 +158,34 @@ func (s *Spool) quarantine(qu *queue, e entry, reason string, cause error) bool 
 	if reason == ReasonCorrupt {
 		s.logger.Error("quarantined corrupt spool entry", "sink", qu.sink, "file", dst, "err", cause)
 	}
+	s.pruneQuarantine(qu.dir)
 	return true
+}
+
+// pruneQuarantine removes the quarantined batches of the queue in dir (and
+// their .reason files) that are older than MaxAge, as spooled ones are
+// dropped: what a destination refused is kept for an operator to look at
+// for that long, not for ever. It runs when a queue is loaded and after
+// each quarantine, so a destination that refuses every run cannot fill
+// the disk.
+func (s *Spool) pruneQuarantine(dir string) {
+	if s.opts.MaxAge <= 0 {
+		return
+	}
+	qdir := filepath.Join(dir, quarantineDir)
+	files, err := os.ReadDir(qdir)
+	if err != nil {
+		return
+	}
+	now := s.now()
+	for _, f := range files {
+		// NAME.batch and its NAME.batch.reason, each judged by NAME.
+		e, ok := parseEntryName(strings.TrimSuffix(f.Name(), reasonSuffix))
+		if !ok || !s.expired(e, now) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(qdir, f.Name())); err == nil && !strings.HasSuffix(f.Name(), reasonSuffix) {
+			s.logger.Info("removed a quarantined batch older than spool.max_age", "queue", filepath.Base(dir), "file", f.Name())
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -232,5 +233,53 @@ func TestRefusalsAddUpAcrossProcesses(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, queueKey(qn("rw")), "*"+refusedSuffix)); len(left) != 0 {
 		t.Fatalf("refusal counts left behind: %v", left)
+	}
+}
+
+// TestQuarantineIsBoundedByMaxAge: quarantined batches (and their .reason
+// files) are kept for spool.max_age like any spooled batch, then removed,
+// at the next Open and at the next quarantine: a destination refusing
+// every run for weeks must not fill the disk.
+func TestQuarantineIsBoundedByMaxAge(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, Options{Dir: dir, MaxAge: time.Hour})
+	clock := &fakeClock{t: time.Now().Add(-2 * time.Hour)}
+	s.now = clock.Now
+	put(t, s.Spool, "rw", "old")
+	refuse := func(context.Context, *batch.Batch) error {
+		return sink.Answer("rw", http.StatusBadRequest, nil, []byte("no"))
+	}
+	if _, err := s.Replay(context.Background(), qn("rw"), refuse); err != nil {
+		t.Fatal(err)
+	}
+	qdir := filepath.Join(dir, queueKey(qn("rw")), quarantineDir)
+	if files, _ := os.ReadDir(qdir); len(files) != 2 {
+		t.Fatalf("quarantine holds %d files, want the batch and its reason", len(files))
+	}
+	// A fresh quarantine prunes what expired meanwhile.
+	clock.Advance(90 * time.Minute)
+	put(t, s.Spool, "rw", "new")
+	if _, err := s.Replay(context.Background(), qn("rw"), refuse); err != nil {
+		t.Fatal(err)
+	}
+	names := func() []string {
+		var out []string
+		files, _ := os.ReadDir(qdir)
+		for _, f := range files {
+			if strings.HasSuffix(f.Name(), entrySuffix) {
+				out = append(out, f.Name())
+			}
+		}
+		return out
+	}
+	if got := names(); len(got) != 1 {
+		t.Fatalf("quarantine holds %v after the old one expired, want only the new batch", got)
+	}
+	_ = s.Close()
+	// Open prunes too.
+	s2 := open(t, Options{Dir: dir, MaxAge: time.Minute})
+	_ = s2
+	if files, _ := os.ReadDir(qdir); len(files) != 0 {
+		t.Fatalf("quarantine holds %d files after Open with every entry expired", len(files))
 	}
 }

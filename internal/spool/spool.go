@@ -240,6 +240,7 @@ func (s *Spool) load() error {
 			maxSeq = max(maxSeq, e.seq)
 		}
 		sort.Slice(q.entries, func(i, j int) bool { return q.entries[i].seq < q.entries[j].seq })
+		s.pruneQuarantine(q.dir)
 		s.queues[q.key] = q
 		s.bytes += q.bytes
 	}
