@@ -710,7 +710,7 @@ func TestDockerfile(t *testing.T) {
 	// Pinned bases: a rebuild gets the same image until someone refreshes
 	// the digest (the Dockerfile's comment says how).
 	digestRE := regexp.MustCompile(`^[^@\s]+:[^@\s]+@sha256:[0-9a-f]{64}$`)
-	for _, s := range []dockerStage{build, static} {
+	for _, s := range []dockerStage{build, python, static} {
 		if !digestRE.MatchString(s.from) {
 			t.Errorf("stage %s is FROM %s: pin the tag by digest (IMAGE:TAG@sha256:...)", s.name, s.from)
 		}
