@@ -193,3 +193,50 @@ func TestNextTick(t *testing.T) {
 		}
 	}
 }
+
+// named gives a fake exporter its own name, for sets of several.
+type named struct {
+	*fake
+	name string
+}
+
+func (n named) Name() string { return n.name }
+
+// ownList is a Shard that owns the exporters it lists and runs them a
+// millisecond after each asks.
+type ownList map[string]bool
+
+func (o ownList) Owns(e *exporter.Entry) bool { return o[e.Name()] }
+func (ownList) Next(_ *exporter.Entry, now time.Time) time.Time {
+	return now.Add(time.Millisecond)
+}
+
+// TestAShardRunsOnlyWhatItOwnsWhenItSays: with Options.Shard, a schedule
+// not owned never runs, and the owned ones run at the shard's times (here
+// many within an interval of an hour).
+func TestAShardRunsOnlyWhatItOwnsWhenItSays(t *testing.T) {
+	mine, theirs := &fake{}, &fake{}
+	set, err := exporter.NewSet(
+		&exporter.Entry{Exporter: named{mine, "mine"}, Schedule: time.Hour, Timeout: time.Second},
+		&exporter.Entry{Exporter: named{theirs, "theirs"}, Schedule: time.Hour, Timeout: time.Second},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Start(set, &recorder{}, Options{Shard: ownList{"mine": true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for mine.runs.Load() < 3 {
+		if time.Now().After(deadline) {
+			s.Stop()
+			t.Fatalf("the owned schedule ran %d times in 10s; the shard asks for one a millisecond", mine.runs.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s.Stop()
+	if n := theirs.runs.Load(); n != 0 {
+		t.Errorf("the schedule the shard does not own ran %d times", n)
+	}
+}
