@@ -81,8 +81,13 @@ func TestShardedSchedules(t *testing.T) {
 		if got := gauge(s, "metricwrap_cluster_shard"); got != float64(i) {
 			t.Errorf("replica %d: metricwrap_cluster_shard %g", i, got)
 		}
-		if _, body := get(t, s.url+"/"); !strings.Contains(body, fmt.Sprintf("shard %d of 3", i)) {
+		_, body := get(t, s.url+"/")
+		if !strings.Contains(body, fmt.Sprintf("shard %d of 3", i)) {
 			t.Errorf("replica %d: the status page does not show its shard:\n%s", i, body)
+		}
+		// A schedule of another shard says where it runs.
+		if owner := shard.Shard("s00", nil, 3); owner != i && !strings.Contains(body, fmt.Sprintf("runs on shard %d", owner)) {
+			t.Errorf("replica %d: the status page does not say that s00 runs on shard %d:\n%s", i, owner, body)
 		}
 		// On-demand runs are not sharded.
 		if code, body := get(t, s.url+"/metrics/ondemand"); code != 200 || !strings.Contains(body, "up 1") {

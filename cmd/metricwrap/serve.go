@@ -100,6 +100,7 @@ func (c *serveCmd) execute(g *globals) int {
 		Registry:        reg,
 		Reload:          d.Reload,
 		Note:            cluster.String,
+		Elsewhere:       cluster.Elsewhere,
 	})
 	warnOpenParams(g.logger, set, c.webConfig)
 

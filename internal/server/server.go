@@ -43,6 +43,10 @@ type Options struct {
 	// Note, when set, is a line the status page shows under its title
 	// (serve's shard); "" shows none.
 	Note func() string
+	// Elsewhere, when set, names the replica that runs a scheduled
+	// exporter this one does not ("" when this one does); the status page
+	// shows it instead of a next run.
+	Elsewhere func(e *exporter.Entry) string
 }
 
 // Server is the HTTP surface: it turns requests into run.Requests and

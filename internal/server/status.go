@@ -217,7 +217,7 @@ h2 { font-size: 1.2em; margin-top: 1.5em; }
 <td><code>{{.Exporter}}</code></td>
 <td>{{secs .IntervalSeconds}}</td>
 <td>{{range $i, $s := .Sinks}}{{if $i}}, {{end}}<code>{{$s}}</code>{{end}}</td>
-<td>{{with .NextRun}}{{in .}} <span class="muted">({{.Format "15:04:05 MST"}})</span>{{else}}<span class="muted">starting</span>{{end}}</td>
+<td>{{if .Elsewhere}}<span class="muted">runs on {{.Elsewhere}}</span>{{else}}{{with .NextRun}}{{in .}} <span class="muted">({{.Format "15:04:05 MST"}})</span>{{else}}<span class="muted">starting</span>{{end}}{{end}}</td>
 <td><span class="success">{{count .Runs "success"}} ok</span>, <span class="failure">{{count .Runs "failure"}} failed</span></td>
 </tr>
 {{else}}<tr><td colspan="5" class="muted">No exporter has a schedule.</td></tr>

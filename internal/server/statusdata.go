@@ -34,6 +34,9 @@ type scheduleInfo struct {
 	IntervalSeconds float64    `json:"interval_seconds"`
 	Sinks           []string   `json:"sinks"`
 	NextRun         *time.Time `json:"next_run,omitempty"`
+	// Elsewhere names the replica that runs it when this one does not
+	// (--cluster.shards, Options.Elsewhere).
+	Elsewhere string `json:"elsewhere,omitempty"`
 	// Runs counts scheduled runs by outcome.
 	Runs map[string]float64 `json:"runs"`
 }
@@ -168,6 +171,9 @@ func (s *Server) scheduleInfos(g gathered) []scheduleInfo {
 			continue
 		}
 		si := scheduleInfo{Exporter: e.Name(), IntervalSeconds: e.Schedule.Seconds(), Sinks: e.Sinks, NextRun: next[e.Name()], Runs: runs[e.Name()]}
+		if s.opts.Elsewhere != nil {
+			si.Elsewhere = s.opts.Elsewhere(e)
+		}
 		if si.Runs == nil {
 			si.Runs = map[string]float64{}
 		}

@@ -104,6 +104,18 @@ func (c *Cluster) String() string {
 	return c.cur.String()
 }
 
+// Elsewhere names the shard that runs the scheduled exporter e when this
+// replica does not: "" without sharding or when e is this replica's.
+func (c *Cluster) Elsewhere(e *exporter.Entry) string {
+	c.mu.Lock()
+	p := c.cur
+	c.mu.Unlock()
+	if p == nil || p.shards == 0 || p.Owns(e) {
+		return ""
+	}
+	return fmt.Sprintf("shard %d", Shard(e.Name(), e.ScheduleParams, p.shards))
+}
+
 // Plan decides the sharding of a new generation with the exporters of set;
 // cfgShards is global.cluster_shards (0: unset), which overrides
 // --cluster.shards so that a reload can change N. The first plan of the

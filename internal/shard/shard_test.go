@@ -145,6 +145,19 @@ func TestEachScheduleHasExactlyOneOwner(t *testing.T) {
 				t.Errorf("%d shards: shard %d owns %d of 300", n, i, c)
 			}
 		}
+		for i := range n {
+			cl, _ := New(n, fmt.Sprint(i), "", nil, nil)
+			cl.Use(ps[i])
+			for _, e := range set.Entries() {
+				want := ""
+				if !ps[i].Owns(e) {
+					want = fmt.Sprintf("shard %d", Shard(e.Name(), e.ScheduleParams, n))
+				}
+				if got := cl.Elsewhere(e); got != want {
+					t.Fatalf("shard %d of %d: Elsewhere(%s) = %q, want %q", i, n, e.Name(), got, want)
+				}
+			}
+		}
 		if got := ps[0].String(); !strings.Contains(got, fmt.Sprintf("shard 0 of %d", n)) || !strings.Contains(got, fmt.Sprintf("runs %d of 300 schedules", per[0])) {
 			t.Errorf("String() = %q", got)
 		}
