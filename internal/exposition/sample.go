@@ -145,10 +145,10 @@ func (p *parser) add(sl *sampleLine, v float64, ts *int64, tsSec float64) error 
 	}
 	m := p.newMetric(f, lbls, ts)
 	idx := len(f.mf.Metric) - 1
-	p.note(f, idx, slotValue, sl.value, v, kindFloat)
 	if ts != nil {
 		p.note(f, idx, slotTime, sl.ts, float64(*ts), kindTime)
 	}
+	p.note(f, idx, slotValue, sl.value, v, kindFloat)
 	val := p.floats.one()
 	*val = v
 	switch f.mf.GetType() {

@@ -202,12 +202,15 @@ func (p *parser) storeSpells(f *family) {
 		origin = originOpenMetrics
 	}
 	sp := f.spells
-	slices.SortStableFunc(sp, func(a, b spell) int {
+	bySlot := func(a, b spell) int {
 		if a.metric != b.metric {
 			return int(a.metric - b.metric)
 		}
 		return int(a.slot - b.slot)
-	})
+	}
+	if !slices.IsSortedFunc(sp, bySlot) { // they come in order but for interleaved text series
+		slices.SortStableFunc(sp, bySlot)
+	}
 	n := 1
 	for _, s := range sp {
 		n += protowire.SizeVarint(uint64(s.metric)) + protowire.SizeVarint(uint64(s.slot)) + protowire.SizeBytes(len(s.text))
