@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -270,7 +271,12 @@ func (c *Config) validate(d *decoder) {
 
 // secretEnv are the environment variables sinks read credentials from
 // without a ${VAR} in the file (SPEC 1 and 4.3).
-var secretEnv = []string{"DT_API_TOKEN", "AWS_SECRET_ACCESS_KEY", "CEPH_SECRET_KEY", "OTEL_EXPORTER_OTLP_HEADERS"}
+var secretEnv = []string{"DT_API_TOKEN", "AWS_SECRET_ACCESS_KEY", "CEPH_SECRET_KEY", "REMOTE_WRITE_PASSWORD", "REMOTE_WRITE_BEARER_TOKEN"}
+
+// headerEnv hold OTLP headers as the OpenTelemetry SDKs read them,
+// "key=value,key2=value2" with URL-encoded values: each value is a secret
+// on its own (a message quotes a header's value, never the whole list).
+var headerEnv = []string{"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_METRICS_HEADERS"}
 
 // registerSecrets tells package redact the credentials this config holds
 // or names: passwords, keys and tokens written in it, and the environment
@@ -280,8 +286,20 @@ func (c *Config) registerSecrets() {
 	for _, name := range secretEnv {
 		vals = append(vals, os.Getenv(name))
 	}
+	for _, name := range headerEnv {
+		for _, kv := range strings.Split(os.Getenv(name), ",") {
+			_, v, _ := strings.Cut(kv, "=")
+			if u, err := url.QueryUnescape(strings.TrimSpace(v)); err == nil {
+				v = u
+			}
+			vals = append(vals, headerSecrets(v)...)
+		}
+	}
 	for _, s := range c.Sinks {
 		vals = append(vals, string(s.SecretAccessKey), string(s.BearerToken))
+		for _, v := range s.Headers {
+			vals = append(vals, headerSecrets(string(v))...)
+		}
 		if s.BasicAuth != nil {
 			vals = append(vals, string(s.BasicAuth.Password))
 		}
@@ -295,6 +313,16 @@ func (c *Config) registerSecrets() {
 		}
 	}
 	redact.Register(vals...)
+}
+
+// headerSecrets are what to hide of a header value: all of it and, for
+// "SCHEME CREDENTIAL" (Api-Token, Bearer, Basic), the credential alone.
+func headerSecrets(v string) []string {
+	v = strings.TrimSpace(v)
+	if scheme, cred, ok := strings.Cut(v, " "); ok && scheme != "" {
+		return []string{v, strings.TrimSpace(cred)}
+	}
+	return []string{v}
 }
 
 func (c *Config) checkSinkRefs(d *decoder, path string, refs []string) {
