@@ -192,3 +192,22 @@ func TestShardedSchedules(t *testing.T) {
 		t.Errorf("%d of %d schedules moved from 3 shards to 2: the test needs some of both", moved, n)
 	}
 }
+
+// TestShardFlagsRefused: serve refuses shard flags that cannot work, with
+// what to do, before it listens.
+func TestShardFlagsRefused(t *testing.T) {
+	t.Parallel()
+	env := baseEnv("HOSTNAME=laptop")
+	for args, want := range map[string]string{
+		"--cluster.shards=3 --cluster.shard=auto": `the host name "laptop" does not end in a StatefulSet ordinal`,
+		"--cluster.shards=3":                      "set --cluster.shard=I (0 to 2) or --cluster.shard=auto",
+		"--cluster.shards=3 --cluster.shard=3":    "--cluster.shard=3 is outside the 3 shards (0 to 2)",
+		"--cluster.shard=1":                       "--cluster.shard=1 needs the shard count",
+		"--cluster.shards=2 --cluster.shard=x":    `--cluster.shard="x": must be a shard number`,
+	} {
+		r := runMW(t, env, append([]string{"serve", "--web.listen-address=127.0.0.1:0"}, strings.Fields(args)...)...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, want) {
+			t.Errorf("serve %s: exit %d, stderr %q; want %d and %q", args, r.code, r.stderr, exitUsage, want)
+		}
+	}
+}
