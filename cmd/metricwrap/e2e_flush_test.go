@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/metricwrap/metricwrap/internal/spool"
 	"github.com/metricwrap/metricwrap/internal/testenv"
 )
 
@@ -59,5 +60,29 @@ func TestFlushSaysWhatRemainsAndDropsOrphans(t *testing.T) {
 	r = runMW(t, baseEnv(), "--config.file", cfg, "flush")
 	if r.code != 0 || strings.Contains(r.stderr, "whose destination no sink delivers to") {
 		t.Fatalf("orphans reported after they were dropped: exit %d; stderr:\n%s", r.code, r.stderr)
+	}
+}
+
+// TestFlushFailsWhenTheSpoolIsHeld: flush's whole job is the spool; when
+// another process holds it (serve) or it cannot be used, flush delivered
+// nothing and must say so and exit 1, not exit 0 (nor claim "dropped 0").
+func TestFlushFailsWhenTheSpoolIsHeld(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "metricwrap.yml")
+	body := fmt.Sprintf("sinks:\n  gw: {type: pushgateway, url: http://127.0.0.1:9, retry_for: 0s}\nspool: {dir: %s}\n", filepath.Join(dir, "spool"))
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	held, err := spool.Open(spool.Options{Dir: filepath.Join(dir, "spool")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	for _, args := range [][]string{{"flush"}, {"flush", "--drop-orphans"}} {
+		r := runMW(t, baseEnv(), append([]string{"--config.file", cfg}, args...)...)
+		if r.code != 1 || !strings.Contains(r.stderr, "cannot use the spool") || strings.Contains(r.stderr, "dropped 0") {
+			t.Errorf("%v with the spool held: exit %d, want 1 and why; stderr:\n%s", args, r.code, r.stderr)
+		}
 	}
 }

@@ -56,6 +56,12 @@ func (c *flushCmd) execute(g *globals) int {
 		return fail(g, exitUsage, "%v", err)
 	}
 	defer d.Close()
+	if !d.HasSpool() {
+		// The spool is all flush works on: without it, nothing was
+		// flushed (the warning above says why).
+		return fail(g, exitFailed, "flush: cannot use the spool in %s, so nothing was delivered or dropped; "+
+			"when serve holds it, serve delivers it itself", cfg.Spool.Dir)
+	}
 	if c.dropOrphans {
 		n := d.DropOrphans()
 		fmt.Fprintf(g.stderr, "metricwrap: flush: dropped %d orphaned batches\n", n)

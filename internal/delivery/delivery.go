@@ -255,6 +255,10 @@ func (d *Delivery) Deliver(ctx context.Context, b *batch.Batch, names ...string)
 // Flush delivers every sink's spooled backlog.
 func (d *Delivery) Flush(ctx context.Context) error { return d.fanout.Flush(ctx) }
 
+// HasSpool reports whether deliveries go through the spool: false when
+// it could not be opened (see Prepared.Open) or was not asked for.
+func (d *Delivery) HasSpool() bool { return d.spool != nil }
+
 // Spooled reports, per sink of this delivery, how many batches wait in its
 // queue; nil without a spool.
 func (d *Delivery) Spooled() map[string]int {
