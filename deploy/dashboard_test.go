@@ -173,7 +173,8 @@ func TestDashboardQueriesExposedMetrics(t *testing.T) {
 	t.Setenv("DT_API_TOKEN", "test-token")
 	t.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
 	p := testenv.StartServer(t, bin, "/-/ready", "serve", "--config.file="+cfgFile,
-		"--web.listen-address={addr}", "--exporters.dir="+filepath.Join(dir, "none"))
+		"--web.listen-address={addr}", "--exporters.dir="+filepath.Join(dir, "none"),
+		"--cluster.shards=1", "--cluster.shard=0") // the metricwrap_cluster_* series of the rules
 
 	get := func(path string, header ...string) int {
 		req, err := http.NewRequest(http.MethodGet, p.URL+path, nil)
