@@ -134,6 +134,35 @@ func TestRefusedHeadIsSetAsideWhenTheNextIsTaken(t *testing.T) {
 	}
 }
 
+// TestTwoPoisonedInARowAreSetAside: two batches the destination keeps
+// refusing, one behind the other, do not block the queue: once both have
+// struck out and the batch behind them is taken, both go aside, and what
+// is delivered keeps its order.
+func TestTwoPoisonedInARowAreSetAside(t *testing.T) {
+	s := open(t, Options{Dir: t.TempDir()})
+	put(t, s.Spool, "rw", "poison", "poison2", "b3", "b4")
+	var got []string
+	deliver := func(_ context.Context, b *batch.Batch) error {
+		if strings.HasPrefix(b.ID, "poison") {
+			return sink.Answer("rw", http.StatusInternalServerError, nil, []byte("duplicate label names"))
+		}
+		got = append(got, b.ID)
+		return nil
+	}
+	var delivered int
+	for i := 0; i < 3*DefaultMaxRefusals && delivered == 0; i++ {
+		n, _ := s.Replay(context.Background(), qn("rw"), deliver)
+		delivered += n
+	}
+	if delivered != 2 {
+		t.Fatalf("%d delivered after %d replays; want b3 and b4 past the two refused batches", delivered, 3*DefaultMaxRefusals)
+	}
+	assertIDs(t, []string{"b3", "b4"}, got)
+	if v := testutil.ToFloat64(s.quarantined.WithLabelValues("rw")); v != 2 {
+		t.Fatalf("quarantined = %v, want 2", v)
+	}
+}
+
 // TestRefusalsWithoutTheNextTakenKeepOrder: when the destination refuses
 // the batch behind too, it is not the head's fault: nothing is set aside.
 func TestRefusalsWithoutTheNextTakenKeepOrder(t *testing.T) {

@@ -487,31 +487,66 @@ func (s *Spool) Replay(ctx context.Context, q sink.Queue, deliver func(context.C
 		if !sink.BlamesBatch(err) || s.strike(qu, e, refusals(err)) < s.maxRefusals() {
 			return delivered, fmt.Errorf("deliver spooled batch %s to sink %s: %w", b.ID, q.Sink, err)
 		}
-		// The destination answers but keeps refusing this one: if it takes
-		// the next, set this one aside.
-		e2, b2, ok, err2 := s.next(qu, 1, last)
-		if !ok || err2 != nil {
-			return delivered, errors.Join(fmt.Errorf("deliver spooled batch %s to sink %s: %w", b.ID, q.Sink, err), err2)
+		// The destination answers but keeps refusing this one: look behind
+		// it. Entries refused as often (two poisoned batches in a row) are
+		// passed over too; the first entry the destination takes sets aside
+		// every struck-out entry before it, so order holds for everything
+		// delivered. If none is taken, nothing is set aside.
+		n, err := s.passOver(ctx, qu, q, last, e, b, err, deliver)
+		delivered += n
+		if err != nil {
+			return delivered, err
 		}
-		s.stepHook("deliver", b2)
-		if err2 := deliver(ctx, b2); err2 != nil {
-			if sink.IsPermanent(err2) {
-				// Refused for good: it goes aside as it would at the
-				// head, and the next batch behind the head is tried.
-				s.setAside(qu, e2, b2, err2)
-				continue
-			}
-			return delivered, fmt.Errorf("deliver spooled batch %s to sink %s: %w", b.ID, q.Sink, err)
-		}
-		s.stepHook("delivered", b2)
-		s.setAside(qu, e, b, fmt.Errorf("refused %d times while later batches were taken: %w", s.maxRefusals(), err))
-		s.done(qu, e2)
-		s.stepHook("removed", b2)
-		delivered++
 	}
 }
 
-// next reads the i-th (0 or 1) live entry of qu up to seq last, dropping
+// struck is an entry the destination refused MaxRefusals times.
+type struck struct {
+	e   entry
+	b   *batch.Batch
+	err error
+}
+
+// passOver is Replay's look behind a struck-out head (e, b, refused with
+// err): it tries the entries behind it in order. A permanent refusal is
+// set aside at once; a refusal that blames the batch strikes it, and when
+// that entry too has struck out the look goes on; the first entry taken
+// sets aside every struck-out entry before it. It returns how many were
+// delivered (0 or 1) and a non-nil error when Replay must stop.
+func (s *Spool) passOver(ctx context.Context, qu *queue, q sink.Queue, last uint64, e entry, b *batch.Batch, err error, deliver func(context.Context, *batch.Batch) error) (int, error) {
+	aside := []struck{{e, b, err}}
+	headErr := fmt.Errorf("deliver spooled batch %s to sink %s: %w", b.ID, q.Sink, err)
+	for i := 1; ; {
+		e2, b2, ok, err2 := s.next(qu, i, last)
+		if !ok || err2 != nil {
+			return 0, errors.Join(headErr, err2)
+		}
+		s.stepHook("deliver", b2)
+		err2 = deliver(ctx, b2)
+		if err2 == nil {
+			s.stepHook("delivered", b2)
+			for _, a := range aside {
+				s.setAside(qu, a.e, a.b, fmt.Errorf("refused %d times while later batches were taken: %w", s.maxRefusals(), a.err))
+			}
+			s.done(qu, e2)
+			s.stepHook("removed", b2)
+			return 1, nil
+		}
+		if sink.IsPermanent(err2) {
+			// Refused for good: it goes aside as it would at the head;
+			// the entry behind it moves up to index i.
+			s.setAside(qu, e2, b2, err2)
+			continue
+		}
+		if !sink.BlamesBatch(err2) || s.strike(qu, e2, refusals(err2)) < s.maxRefusals() {
+			return 0, headErr
+		}
+		aside = append(aside, struck{e2, b2, err2})
+		i++
+	}
+}
+
+// next reads the i-th live entry of qu up to seq last, dropping
 // what expired or vanished and quarantining what cannot be decoded on the
 // way; ok is false when there is none.
 func (s *Spool) next(qu *queue, i int, last uint64) (entry, *batch.Batch, bool, error) {
