@@ -80,13 +80,42 @@ func (p *ParamConfig) Args(name, value string) []string {
 	if format == "" {
 		format = DefaultArgFormat
 	}
-	r := strings.NewReplacer("{name}", name, "{value}", value)
 	fields := strings.Fields(format)
 	out := make([]string, len(fields))
 	for i, f := range fields {
-		out[i] = r.Replace(f)
+		out[i] = expandPlaceholders(f, name, value)
 	}
 	return out
+}
+
+// expandPlaceholders replaces {name} and {value} in f in one left-to-right
+// pass (as a strings.Replacer would, never rescanning what it put in),
+// without building a Replacer on every run.
+func expandPlaceholders(f, name, value string) string {
+	i := strings.IndexByte(f, '{')
+	if i < 0 {
+		return f
+	}
+	var b strings.Builder
+	b.Grow(len(f) + len(name) + len(value))
+	for i >= 0 {
+		b.WriteString(f[:i])
+		rest := f[i:]
+		switch {
+		case strings.HasPrefix(rest, "{name}"):
+			b.WriteString(name)
+			f = rest[len("{name}"):]
+		case strings.HasPrefix(rest, "{value}"):
+			b.WriteString(value)
+			f = rest[len("{value}"):]
+		default:
+			b.WriteByte('{')
+			f = rest[1:]
+		}
+		i = strings.IndexByte(f, '{')
+	}
+	b.WriteString(f)
+	return b.String()
 }
 
 // Match reports whether v is allowed by the pattern.
