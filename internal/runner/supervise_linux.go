@@ -143,7 +143,12 @@ func endRun(id uint64) {
 	}
 	s.mu.Lock()
 	delete(s.runs, id)
+	tracked := len(s.orphans)
 	s.mu.Unlock()
+	if tracked == 0 && onlyRegisteredChildren() {
+		// Nothing re-parented to us: the scan would find nothing to do.
+		return
+	}
 	if s.scan() {
 		select {
 		case s.wake <- struct{}{}:
@@ -249,7 +254,7 @@ func (s *supervisor) inProgress(ids []uint64) bool {
 // scans every /proc/PID/stat for our pid as parent.
 func ourChildren() []int {
 	self := os.Getpid()
-	if b, err := os.ReadFile("/proc/" + strconv.Itoa(self) + "/task/" + strconv.Itoa(self) + "/children"); err == nil {
+	if b, err := os.ReadFile(childrenFile()); err == nil {
 		var pids []int
 		for _, f := range bytes.Fields(b) {
 			if pid, err := strconv.Atoi(string(f)); err == nil {
@@ -270,6 +275,52 @@ func ourChildren() []int {
 		}
 	}
 	return pids
+}
+
+// childrenFile lists the children of the main thread, the one the kernel
+// re-parents orphans to (the thread group leader, which a Go program never
+// ends).
+func childrenFile() string {
+	self := strconv.Itoa(os.Getpid())
+	return "/proc/" + self + "/task/" + self + "/children"
+}
+
+// onlyRegisteredChildren reports whether every child in childrenFile is one
+// this package started and still waits for, read with three system calls
+// and no allocation beyond the name: the check at the end of every run,
+// which then needs no scan. False when it cannot tell (the full scan
+// decides then), also for a child being started and not yet registered.
+func onlyRegisteredChildren() bool {
+	fd, err := syscall.Open(childrenFile(), syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer func() { _ = syscall.Close(fd) }()
+	var buf [1024]byte
+	n := 0
+	for n < len(buf) {
+		m, err := syscall.Read(fd, buf[n:])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return false
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	if n == len(buf) {
+		return false // more children than fit: let the scan read them
+	}
+	for _, f := range bytes.Fields(buf[:n]) {
+		pid, err := strconv.Atoi(string(f))
+		if err != nil || !isRegistered(pid) {
+			return false
+		}
+	}
+	return true
 }
 
 // procState returns the state letter of pid.
