@@ -280,10 +280,10 @@ func ourChildren() []int {
 // childrenFile lists the children of the main thread, the one the kernel
 // re-parents orphans to (the thread group leader, which a Go program never
 // ends).
-func childrenFile() string {
+var childrenFile = sync.OnceValue(func() string {
 	self := strconv.Itoa(os.Getpid())
 	return "/proc/" + self + "/task/" + self + "/children"
-}
+})
 
 // onlyRegisteredChildren reports whether every child in childrenFile is one
 // this package started and still waits for, read with three system calls
@@ -296,7 +296,10 @@ func onlyRegisteredChildren() bool {
 		return false
 	}
 	defer func() { _ = syscall.Close(fd) }()
-	var buf [1024]byte
+	// A pooled buffer: one on the stack escapes through syscall.Read.
+	pooled := direntBufs.Get().(*[]byte)
+	defer direntBufs.Put(pooled)
+	buf := *pooled
 	n := 0
 	for n < len(buf) {
 		m, err := syscall.Read(fd, buf[n:])
@@ -314,9 +317,19 @@ func onlyRegisteredChildren() bool {
 	if n == len(buf) {
 		return false // more children than fit: let the scan read them
 	}
-	for _, f := range bytes.Fields(buf[:n]) {
-		pid, err := strconv.Atoi(string(f))
-		if err != nil || !isRegistered(pid) {
+	// Space-separated decimal pids, parsed in place up to a 0 put after them.
+	buf[n] = 0
+	pid, digits := 0, 0
+	for _, c := range buf[:n+1] {
+		switch {
+		case c >= '0' && c <= '9' && digits < 10:
+			pid, digits = pid*10+int(c-'0'), digits+1
+		case c == ' ' || c == '\n' || c == 0:
+			if digits > 0 && !isRegistered(pid) {
+				return false
+			}
+			pid, digits = 0, 0
+		default:
 			return false
 		}
 	}
