@@ -19,6 +19,7 @@ import (
 
 	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/sink"
+	"github.com/metricwrap/metricwrap/internal/sink/ledger"
 )
 
 // Options configure a Sink. Only Name and URL are required.
@@ -65,11 +66,9 @@ type Sink struct {
 	// now is replaced by tests.
 	now func() time.Time
 
-	mu sync.Mutex
-	st *state
-	// saveFailed makes a state dir that cannot be written cost one warning,
-	// not one per batch.
-	saveFailed bool
+	mu    sync.Mutex
+	st    *state
+	store *ledger.Store
 
 	linesOK      prometheus.Counter
 	linesInvalid prometheus.Counter
@@ -99,8 +98,9 @@ func New(o Options) (*Sink, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	st, err := loadState(o.StateFile)
-	var parse *stateParseError
+	store := &ledger.Store{Path: o.StateFile, Noun: "counter state", Log: o.Logger.With("sink", o.Name)}
+	st, err := loadState(store)
+	var parse *ledger.ParseError
 	switch {
 	case errors.As(err, &parse):
 		return nil, fmt.Errorf("dynatrace sink %s: %w", o.Name, err)
@@ -113,11 +113,12 @@ func New(o Options) (*Sink, error) {
 	}
 	labels := prometheus.Labels{"sink": o.Name}
 	s := &Sink{
-		o:   o,
-		cfg: Config{Prefix: o.Prefix, DefaultDimensions: o.DefaultDimensions, Metadata: o.Metadata},
-		log: o.Logger.With("sink", o.Name),
-		now: time.Now,
-		st:  st,
+		o:     o,
+		cfg:   Config{Prefix: o.Prefix, DefaultDimensions: o.DefaultDimensions, Metadata: o.Metadata},
+		log:   o.Logger.With("sink", o.Name),
+		now:   time.Now,
+		st:    st,
+		store: store,
 		linesOK: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "metricwrap_dynatrace_lines_ok_total", ConstLabels: labels,
 			Help: "Lines Dynatrace accepted.",
@@ -173,7 +174,7 @@ func (s *Sink) prepare(b *batch.Batch) (*Lines, *pending) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	s.st.expire(now)
+	s.st.Expire(now, maxDone)
 	cfg := s.cfg
 	if _, set := cfg.DefaultDimensions["job"]; b.Job != "" && !set {
 		// The job is what tells two jobs' (or exporters') series apart,
@@ -192,7 +193,7 @@ func (s *Sink) prepare(b *batch.Batch) (*Lines, *pending) {
 	if age := now.Sub(b.Start); !b.Start.IsZero() && age < sendTimestampMaxAge && age > -sendTimestampMaxAhead {
 		cfg.Timestamp = b.Start
 	}
-	if p, ok := s.st.Pending[b.ID]; ok && b.ID != "" {
+	if p, ok := s.st.Lookup(b.ID); ok {
 		if p.Done {
 			s.log.Debug("batch already delivered; not sending it again", "batch", b.ID)
 			return &Lines{}, p
@@ -204,47 +205,23 @@ func (s *Sink) prepare(b *batch.Batch) (*Lines, *pending) {
 	for reason, n := range lines.Dropped {
 		s.dropped.WithLabelValues(reason).Add(float64(n))
 	}
-	p := &pending{Created: now, Deltas: a.deltas}
-	if b.ID != "" {
-		s.st.Pending[b.ID] = p
-	}
-	s.saveLocked()
+	p := &pending{Deltas: a.deltas}
+	s.st.Pin(b.ID, p, now)
+	s.store.Save(s.st)
 	return lines, p
 }
 
-// settle records the outcome: a delivered or permanently failed batch is
-// marked done, a retryable one remembers how far it got.
+// settle records the outcome (see ledger.Settle).
 func (s *Sink) settle(id string, p *pending, sent int, err error) error {
 	if id == "" {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch {
-	case p.Done:
-		return err
-	case err == nil || sink.IsPermanent(err):
-		p.Done, p.Sent, p.Deltas = true, 0, nil
-	case sent == p.Sent:
-		return err // nothing changed since the last save
-	default:
-		p.Sent = sent
+	if s.st.Settle(id, p, sent, err) {
+		s.store.Save(s.st)
 	}
-	s.saveLocked()
 	return err
-}
-
-// saveLocked persists the state; a failure is logged, not returned: the
-// data still goes out and the state in memory stays right.
-func (s *Sink) saveLocked() {
-	err := s.st.save(s.o.StateFile)
-	switch {
-	case err != nil && !s.saveFailed:
-		s.log.Warn("cannot persist counter state; keeping it in memory, so a restart may resend or lose counter deltas", "err", err)
-	case err != nil:
-		s.log.Debug("cannot persist counter state", "err", err)
-	}
-	s.saveFailed = err != nil
 }
 
 // deliver sends lines[from:] in requests within the limits and returns how

@@ -29,6 +29,7 @@ import (
 
 	"github.com/metricwrap/metricwrap/internal/batch"
 	"github.com/metricwrap/metricwrap/internal/sink"
+	"github.com/metricwrap/metricwrap/internal/sink/ledger"
 )
 
 // Temporality is how counters and histograms are reported.
@@ -111,9 +112,9 @@ type Sink struct {
 	// now is replaced by tests.
 	now func() time.Time
 
-	mu         sync.Mutex
-	st         *state
-	saveFailed bool
+	mu    sync.Mutex
+	st    *state
+	store *ledger.Store
 
 	requests *prometheus.CounterVec
 	points   prometheus.Counter
@@ -163,8 +164,9 @@ func New(o Options) (*Sink, error) {
 	case o.TLS != nil:
 		return nil, fmt.Errorf("otlp sink %s: set TLS or Client, not both", o.Name)
 	}
-	st, err := loadState(o.StateFile)
-	var parse *stateParseError
+	store := &ledger.Store{Path: o.StateFile, Noun: "series state", Log: o.Logger.With("sink", o.Name)}
+	st, err := loadState(store)
+	var parse *ledger.ParseError
 	switch {
 	case errors.As(err, &parse):
 		return nil, fmt.Errorf("otlp sink %s: %w", o.Name, err)
@@ -183,7 +185,7 @@ func New(o Options) (*Sink, error) {
 	}
 	labels := prometheus.Labels{"sink": o.Name}
 	return &Sink{
-		o: o, url: u.String(), client: client, log: o.Logger.With("sink", o.Name), now: time.Now, st: st,
+		o: o, url: u.String(), client: client, log: o.Logger.With("sink", o.Name), now: time.Now, st: st, store: store,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "metricwrap_otlp_requests_total", ConstLabels: labels,
 			Help: "OTLP export requests sent, by HTTP status code (0: no response).",
@@ -285,7 +287,7 @@ func (s *Sink) prepare(b *batch.Batch) ([]*request, *pending) {
 	s.st.expire(now)
 	c := &converter{b: b, now: now, temporality: s.o.Temporality, extra: s.o.Resource}
 	a := &advance{st: s.st, points: map[string]*point{}}
-	if p, ok := s.st.Pending[b.ID]; ok && b.ID != "" {
+	if p, ok := s.st.Lookup(b.ID); ok {
 		if p.Done {
 			s.log.Debug("batch already delivered; not sending it again", "batch", b.ID)
 			return nil, p
@@ -295,47 +297,25 @@ func (s *Sink) prepare(b *batch.Batch) ([]*request, *pending) {
 	}
 	c.track = a
 	reqs := split(c.convert(), s.o.MaxPointsPerRequest, s.o.MaxBytesPerRequest)
-	p := &pending{Created: now, Points: a.points}
-	if b.ID != "" && (s.o.Temporality == Delta || len(b.Increments) > 0) {
-		s.st.Pending[b.ID] = p
+	p := &pending{Entry: ledger.Entry{Created: now}, Points: a.points}
+	if s.o.Temporality == Delta || len(b.Increments) > 0 {
+		s.st.Pin(b.ID, p, now)
 	}
-	s.saveLocked()
+	s.store.Save(s.st)
 	return reqs, p
 }
 
-// settle records the outcome of a pinned batch: delivered or permanently
-// failed is done, a retryable failure remembers how far it got.
+// settle records the outcome of a pinned batch (see ledger.Settle).
 func (s *Sink) settle(id string, p *pending, sent int, err error) error {
 	if id == "" {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch {
-	case s.st.Pending[id] != p, p.Done:
-		return err // not pinned, or already settled
-	case err == nil || sink.IsPermanent(err):
-		p.Done, p.Sent, p.Points = true, 0, nil
-	case sent == p.Sent:
-		return err // nothing changed since the last save
-	default:
-		p.Sent = sent
+	if s.st.Settle(id, p, sent, err) {
+		s.store.Save(s.st)
 	}
-	s.saveLocked()
 	return err
-}
-
-// saveLocked persists the state; a failure is logged, not returned: the
-// data still goes out and the state in memory stays right.
-func (s *Sink) saveLocked() {
-	err := s.st.save(s.o.StateFile)
-	switch {
-	case err != nil && !s.saveFailed:
-		s.log.Warn("cannot persist the series state; keeping it in memory, so a restart may resend or lose deltas", "err", err)
-	case err != nil:
-		s.log.Debug("cannot persist the series state", "err", err)
-	}
-	s.saveFailed = err != nil
 }
 
 // deliver sends reqs[from:] in order and returns how many requests (from

@@ -1,34 +1,20 @@
 package otlp
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"sort"
 	"time"
+
+	"github.com/metricwrap/metricwrap/internal/sink/ledger"
 )
 
-// state is what one sink remembers per series, beside the spool: the last
+// state is what one sink remembers, beside the spool: per series, the last
 // values and time it saw (the baseline of the next delta) and the start of
-// the series' cumulative run; and, in delta mode, the points of batches
-// not yet delivered.
-//
-// The rule is the Dynatrace sink's: a batch's deltas are computed once, the
-// first time the sink sees its ID, against the batches seen before it; the
-// baselines advance right then, and the points are pinned to the batch ID
-// until the batch is delivered (or failed permanently). A retried or
-// spooled batch, even after a restart, sends exactly its pinned points again
-// and skips the requests a previous attempt already got accepted; the next
-// batch's deltas start where this one's ended. Done batches are kept
-// (without points) until pendingTTL, so a redelivery after a crash between
-// delivery and the spool's bookkeeping sends nothing.
+// the series' cumulative run; and, in delta mode (or for exec's running
+// totals), the points pinned to each batch by the ledger, whose rule this
+// sink shares with the Dynatrace sink (see package ledger). The JSON field
+// names are the state file's format: keep them.
 type state struct {
-	Version int                 `json:"version"`
-	Series  map[string]*series  `json:"series"`
-	Pending map[string]*pending `json:"pending,omitempty"`
+	ledger.Ledger[pending, *pending]
+	Series map[string]*series `json:"series"`
 }
 
 // series is the last sighting of one counter, histogram or summary series.
@@ -44,14 +30,14 @@ type series struct {
 	Bounds []float64 `json:"bounds,omitempty"`
 }
 
-// pending is one delta batch seen: its pinned points and how many of its
-// requests were already answered.
+// pending is one batch seen: the ledger's bookkeeping and its pinned points.
 type pending struct {
-	Created time.Time         `json:"created"`
-	Sent    int               `json:"sent,omitempty"`
-	Done    bool              `json:"done,omitempty"`
-	Points  map[string]*point `json:"points,omitempty"`
+	ledger.Entry
+	Points map[string]*point `json:"points,omitempty"`
 }
+
+// Unpin implements ledger.Pin.
+func (p *pending) Unpin() { p.Points = nil }
 
 // point is one pinned delta: its start time and the increase of each value
 // (per bucket, not cumulative, for a histogram; the last is +Inf's).
@@ -60,113 +46,38 @@ type point struct {
 	Vals  []float64 `json:"vals"`
 }
 
-// pendingTTL bounds how long a batch's deltas are kept for redelivery; it
-// matches the spool's default max_age.
-const pendingTTL = 72 * time.Hour
-
 // seriesTTL forgets series not seen for this long, so the state of
 // exporters long gone does not grow forever.
 const seriesTTL = 7 * 24 * time.Hour
 
+// maxDone bounds the delivered batches remembered: a busy serve would
+// otherwise keep (and rewrite on every batch) one entry per run for
+// ledger.TTL. Forgetting one is harmless in the usual case: a redelivery
+// of it then finds the baselines it set and sends deltas of zero.
+const maxDone = 10000
+
 func newState() *state {
-	return &state{Version: 1, Series: map[string]*series{}, Pending: map[string]*pending{}}
+	st := &state{Series: map[string]*series{}}
+	st.Init()
+	return st
 }
 
-// stateParseError is a state file that exists but cannot be read as ours:
-// an operator must look at it, so the sink refuses to start.
-type stateParseError struct{ err error }
-
-func (e *stateParseError) Error() string { return e.err.Error() }
-func (e *stateParseError) Unwrap() error { return e.err }
-
-// loadState reads path; a missing file is an empty state.
-func loadState(path string) (*state, error) {
+// loadState reads the store's file; a missing file is an empty state.
+func loadState(store *ledger.Store) (*state, error) {
 	st := newState()
-	if path == "" {
-		return st, nil
-	}
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return st, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read series state: %w", err)
-	}
-	if err := json.Unmarshal(data, st); err != nil {
-		return nil, &stateParseError{fmt.Errorf("parse series state %s (delete it to start over): %w", path, err)}
+	if err := store.Load(st); err != nil {
+		return nil, err
 	}
 	if st.Series == nil {
 		st.Series = map[string]*series{}
 	}
-	if st.Pending == nil {
-		st.Pending = map[string]*pending{}
-	}
 	return st, nil
 }
-
-// save writes the state atomically: temp file, fsync, rename, fsync dir.
-func (st *state) save(path string) error {
-	if path == "" {
-		return nil
-	}
-	data, err := json.Marshal(st)
-	if err != nil {
-		return fmt.Errorf("encode series state: %w", err)
-	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("create series state dir: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write series state: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write series state: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("sync series state: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write series state: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("replace series state: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // best effort: not every filesystem syncs directories
-		d.Close()
-	}
-	return nil
-}
-
-// maxDone bounds the delivered batches remembered: a busy serve would
-// otherwise keep (and rewrite on every batch) one entry per run for
-// pendingTTL. Forgetting one is harmless in the usual case: a redelivery
-// of it then finds the baselines it set and sends deltas of zero.
-const maxDone = 10000
 
 // expire forgets pinned batches and series older than their TTLs, and the
 // oldest delivered batches beyond maxDone.
 func (st *state) expire(now time.Time) {
-	var done []string
-	for id, p := range st.Pending {
-		switch {
-		case now.Sub(p.Created) > pendingTTL:
-			delete(st.Pending, id)
-		case p.Done:
-			done = append(done, id)
-		}
-	}
-	if len(done) > maxDone {
-		sort.Slice(done, func(i, j int) bool { return st.Pending[done[i]].Created.Before(st.Pending[done[j]].Created) })
-		for _, id := range done[:len(done)-maxDone] {
-			delete(st.Pending, id)
-		}
-	}
+	st.Expire(now, maxDone)
 	cutoff := now.Add(-seriesTTL).UnixNano()
 	for k, s := range st.Series {
 		if s.Time < cutoff {
