@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,8 +65,7 @@ type Sink struct {
 	// now is replaced by tests.
 	now func() time.Time
 
-	mu    sync.Mutex
-	st    *state
+	st    *state // under store's lock
 	store *ledger.Store
 
 	linesOK      prometheus.Counter
@@ -165,14 +163,14 @@ func (s *Sink) Push(ctx context.Context, b *batch.Batch) error {
 	}
 	lines, p := s.prepare(b)
 	sent, err := s.deliver(ctx, lines, p.Sent)
-	return s.settle(b.ID, p, sent, err)
+	return ledger.Settle(s.store, s.st, b.ID, p, sent, err)
 }
 
 // prepare serializes b: with its pinned deltas when it was seen before,
 // else advancing the counter state and pinning the new deltas.
 func (s *Sink) prepare(b *batch.Batch) (*Lines, *pending) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.store.Lock()
+	defer s.store.Unlock()
 	now := s.now()
 	s.st.Expire(now, maxDone)
 	cfg := s.cfg
@@ -209,19 +207,6 @@ func (s *Sink) prepare(b *batch.Batch) (*Lines, *pending) {
 	s.st.Pin(b.ID, p, now)
 	s.store.Save(s.st)
 	return lines, p
-}
-
-// settle records the outcome (see ledger.Settle).
-func (s *Sink) settle(id string, p *pending, sent int, err error) error {
-	if id == "" {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.st.Settle(id, p, sent, err) {
-		s.store.Save(s.st)
-	}
-	return err
 }
 
 // deliver sends lines[from:] in requests within the limits and returns how

@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/metricwrap/metricwrap/internal/sink"
@@ -69,6 +70,8 @@ type Ledger[T any, P Pin[T]] struct {
 	Version int          `json:"version"`
 	Pending map[string]P `json:"pending,omitempty"`
 }
+
+func (l *Ledger[T, P]) ledger() *Ledger[T, P] { return l }
 
 // Init readies an empty ledger.
 func (l *Ledger[T, P]) Init() {
@@ -161,6 +164,12 @@ type File interface {
 	check() error
 }
 
+// file is a File whose Ledger pins P.
+type file[T any, P Pin[T]] interface {
+	File
+	ledger() *Ledger[T, P]
+}
+
 // ParseError is a state file that exists but cannot be read as ours: an
 // operator must look at it, so the sink refuses to start rather than
 // silently starting over (and resending or losing deltas).
@@ -169,9 +178,11 @@ type ParseError struct{ err error }
 func (e *ParseError) Error() string { return e.err.Error() }
 func (e *ParseError) Unwrap() error { return e.err }
 
-// Store reads and writes one sink's state file. A save failure (a
-// read-only volume) costs one warning, then debug lines until a save works
-// again, not one warning per batch.
+// Store reads and writes one sink's state file, and its lock guards the
+// state in memory: a sink holds it while it looks up, computes and pins a
+// batch's points, never while it sends. A save failure (a read-only volume)
+// costs one warning, then debug lines until a save works again, not one
+// warning per batch.
 type Store struct {
 	// Path is the state file; empty keeps the state in memory only.
 	Path string
@@ -180,7 +191,29 @@ type Store struct {
 	// Log gets the save failures; nil discards them.
 	Log *slog.Logger
 
+	mu     sync.Mutex
 	failed bool
+}
+
+// Lock locks the state.
+func (s *Store) Lock() { s.mu.Lock() }
+
+// Unlock unlocks the state.
+func (s *Store) Unlock() { s.mu.Unlock() }
+
+// Settle records, under the store's lock, the outcome of delivering the
+// batch p pinned to id in f (see Ledger.Settle) and saves f when that
+// changed it. It returns err, so that a sink's Push can end with it.
+func Settle[F file[T, P], T any, P Pin[T]](s *Store, f F, id string, p P, sent int, err error) error {
+	if id == "" {
+		return err
+	}
+	s.Lock()
+	defer s.Unlock()
+	if f.ledger().Settle(id, p, sent, err) {
+		s.Save(f)
+	}
+	return err
 }
 
 // Load reads the file into f, which the caller has initialised (a missing
@@ -206,7 +239,7 @@ func (s *Store) Load(f File) error {
 	return nil
 }
 
-// Save persists f; a failure is logged, not returned: the data still goes
+// Save persists f, under the store's lock; a failure is logged, not returned: the data still goes
 // out and the state in memory stays right.
 func (s *Store) Save(f File) {
 	err := s.write(f)

@@ -18,7 +18,7 @@ type pin struct {
 
 func (p *pin) Unpin() { p.Points = nil }
 
-type file struct {
+type testFile struct {
 	Ledger[pin, *pin]
 	Base map[string]float64 `json:"base"`
 }
@@ -87,7 +87,7 @@ func TestExpire(t *testing.T) {
 func TestStore(t *testing.T) {
 	dir := t.TempDir()
 	s := &Store{Path: filepath.Join(dir, "sub", "state.json"), Noun: "test state"}
-	var f file
+	var f testFile
 	f.Init()
 	if err := s.Load(&f); err != nil || len(f.Pending) != 0 {
 		t.Fatalf("missing file: %v %v", err, f.Pending)
@@ -98,7 +98,7 @@ func TestStore(t *testing.T) {
 	if s.failed {
 		t.Fatal("save failed")
 	}
-	var g file
+	var g testFile
 	g.Init()
 	if err := s.Load(&g); err != nil || g.Base["x"] != 1 || g.Pending["b"] == nil || g.Pending["b"].Points[0] != 2 {
 		t.Fatalf("round trip: %v %+v", err, g)

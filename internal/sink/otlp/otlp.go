@@ -22,7 +22,6 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -112,8 +111,7 @@ type Sink struct {
 	// now is replaced by tests.
 	now func() time.Time
 
-	mu    sync.Mutex
-	st    *state
+	st    *state // under store's lock
 	store *ledger.Store
 
 	requests *prometheus.CounterVec
@@ -274,15 +272,15 @@ func (s *Sink) Push(ctx context.Context, b *batch.Batch) error {
 	}
 	reqs, p := s.prepare(b)
 	sent, err := s.deliver(ctx, reqs, p.Sent)
-	return s.settle(b.ID, p, sent, err)
+	return ledger.Settle(s.store, s.st, b.ID, p, sent, err)
 }
 
 // prepare converts b: with its pinned points when it was seen before, else
 // advancing the state and, when the batch's points depend on it (delta
 // mode, or exec's increments kept as running totals), pinning them.
 func (s *Sink) prepare(b *batch.Batch) ([]*request, *pending) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.store.Lock()
+	defer s.store.Unlock()
 	now := s.now()
 	s.st.expire(now)
 	c := &converter{b: b, now: now, temporality: s.o.Temporality, extra: s.o.Resource}
@@ -303,19 +301,6 @@ func (s *Sink) prepare(b *batch.Batch) ([]*request, *pending) {
 	}
 	s.store.Save(s.st)
 	return reqs, p
-}
-
-// settle records the outcome of a pinned batch (see ledger.Settle).
-func (s *Sink) settle(id string, p *pending, sent int, err error) error {
-	if id == "" {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.st.Settle(id, p, sent, err) {
-		s.store.Save(s.st)
-	}
-	return err
 }
 
 // deliver sends reqs[from:] in order and returns how many requests (from
