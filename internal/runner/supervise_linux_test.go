@@ -44,7 +44,7 @@ exit %d`, mark, mark, i%3)))
 			code := i % 3
 			res, err := Run(context.Background(), specs[i])
 			if res.ExitCode != code {
-				errs <- fmt.Errorf("run %d: exit code %d (signal %q, %v), want %d", i, res.ExitCode, res.Signal, err, code)
+				errs <- fmt.Errorf("run %d: exit code %d (signal %q), want %d: %w", i, res.ExitCode, res.Signal, code, err)
 			}
 		})
 	}
