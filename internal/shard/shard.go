@@ -198,6 +198,13 @@ func Shard(name string, params map[string]string, shards int) int {
 	return int(s % uint64(shards))
 }
 
+// Phase is the offset of a schedule's grid: with sharding on, it runs at
+// the instants phase + k*interval since the Unix epoch.
+func Phase(name string, params map[string]string, interval time.Duration) time.Duration {
+	_, ph := hash(name, params)
+	return time.Duration(ph % uint64(interval))
+}
+
 // Owns says whether this replica runs the scheduled exporter e.
 func (p *Plan) Owns(e *exporter.Entry) bool {
 	return p.shards > 0 && Shard(e.Name(), e.ScheduleParams, p.shards) == p.index
@@ -216,8 +223,7 @@ func (p *Plan) gained(e *exporter.Entry) bool {
 // min(interval, HandoverMax) after the reload.
 func (p *Plan) Next(e *exporter.Entry, now time.Time) time.Time {
 	t := e.Schedule
-	_, ph := hash(e.Name(), e.ScheduleParams)
-	phase := time.Duration(ph % uint64(t))
+	phase := Phase(e.Name(), e.ScheduleParams, t)
 	after := now
 	if p.gained(e) {
 		if hold := p.at.Add(min(t, HandoverMax)); hold.After(after) {
