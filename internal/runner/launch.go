@@ -73,15 +73,17 @@ func RunLaunched(ctx context.Context, s Spec, launch Launcher) (*Result, error) 
 	runCtx, abort := context.WithCancelCause(ctx)
 	defer abort(nil)
 
-	dir, err := os.MkdirTemp(s.TempDir, "metricwrap-run-")
+	dir, err := makeRunDir(s.TempDir)
 	if err != nil {
 		return res, fmt.Errorf("%w: private directory: %w", ErrStart, err)
 	}
 	metricsFile := filepath.Join(dir, metricsFileName)
-	defer removeAll(dir, metricsFile)
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return res, fmt.Errorf("%w: private directory: %w", ErrStart, err)
-	}
+	removed := false
+	defer func() {
+		if !removed {
+			removeAll(dir, metricsFile)
+		}
+	}()
 	res.MetricsFilename = metricsFile
 	env, err := buildEnv(runCtx, s, metricsFile, time.Now())
 	if err != nil {
@@ -165,10 +167,6 @@ func RunLaunched(ctx context.Context, s Spec, launch Launcher) (*Result, error) 
 	exit, waitErr := child.Wait()
 	signalled := term.childExited()
 	watch.stop()
-	if !tooLarge.Load() && dirUsage(dir) > s.MaxDirBytes {
-		// What a run wrote faster than the watch looked.
-		dirFull.Store(true)
-	}
 	// Orphans of the run that left its group (setsid) die now, before the
 	// pipes they may hold are waited for.
 	endRun(run)
@@ -182,6 +180,20 @@ func RunLaunched(ctx context.Context, s Spec, launch Launcher) (*Result, error) 
 	errR.Close()
 	res.Stdout = stdoutTail.Bytes()
 	res.Stderr = stderrTail.Bytes()
+
+	// The metrics file is opened before its directory goes; a directory
+	// that held only that file is within max_dir_bytes when the file is,
+	// and only one that held more is measured, for what the run wrote
+	// faster than the watch looked.
+	metrics := openMetrics(metricsFile)
+	defer metrics.close()
+	if removed = removeRunDir(dir, metricsFile); removed {
+		if metrics.size > s.MaxDirBytes {
+			dirFull.Store(true)
+		}
+	} else if !tooLarge.Load() && dirUsage(dir) > s.MaxDirBytes {
+		dirFull.Store(true)
+	}
 	res.ExitCode = exit.Code
 	if exit.Signal != 0 {
 		res.ExitCode = -1
@@ -198,12 +210,12 @@ func RunLaunched(ctx context.Context, s Spec, launch Launcher) (*Result, error) 
 	case waitErr != nil:
 		return res, fmt.Errorf("%w: %w", ErrExit, waitErr)
 	case res.ExitCode != 0 || res.Signal != "":
-		res.Metrics, _ = readMetricsOutput(stdoutMetrics, metricsFile, s.MaxOutputBytes)
+		res.Metrics, _ = readMetricsOutput(stdoutMetrics, metrics, s.MaxOutputBytes)
 		return res, exitError(res)
 	case !pipesClosed && stdoutMetrics != nil:
 		return res, fmt.Errorf("%w: stdout was still open %s after the exporter exited (a process it started left its group); the metrics may be incomplete", ErrExit, delay)
 	}
-	res.Metrics, err = readMetricsOutput(stdoutMetrics, metricsFile, s.MaxOutputBytes)
+	res.Metrics, err = readMetricsOutput(stdoutMetrics, metrics, s.MaxOutputBytes)
 	return res, err
 }
 

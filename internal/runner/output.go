@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -89,27 +90,31 @@ func copyStream(w io.Writer, r io.Reader) {
 // readMetricsOutput returns the collected stdout in stdout mode, else the
 // metrics file's content; nil with any error. A file that cannot be read
 // is the exporter's failure (ErrExit), as a non-zero exit would be.
-func readMetricsOutput(stdout *capBuffer, file string, limit int64) ([]byte, error) {
+func readMetricsOutput(stdout *capBuffer, file *metricsFD, limit int64) ([]byte, error) {
 	if stdout != nil {
 		return stdout.Bytes(), nil
 	}
-	b, err := ReadMetricsFile(file, limit)
+	b, err := file.read(limit)
 	if err != nil && !errors.Is(err, ErrOutputTooLarge) {
 		return nil, fmt.Errorf("%w: %w", ErrExit, err)
 	}
 	return b, err
 }
 
-// removeAll removes the private dir even when the child took away its own
-// permissions on something inside it. The usual dir holds at most the
-// metrics file, so that and the dir go first, without reading the dir.
-func removeAll(dir, metricsFile string) {
-	if err := syscall.Unlink(metricsFile); err == nil || errors.Is(err, syscall.ENOENT) {
-		if syscall.Rmdir(dir) == nil {
-			return
-		}
+// removeRunDir removes the private directory of a run that left nothing
+// in it but the metrics file (the usual case), with two system calls and
+// without reading the directory; it reports whether it could.
+func removeRunDir(dir, metricsFile string) bool {
+	if err := syscall.Unlink(metricsFile); err != nil && err != syscall.ENOENT {
+		return false
 	}
-	if os.RemoveAll(dir) == nil {
+	return syscall.Rmdir(dir) == nil
+}
+
+// removeAll removes the private dir even when the child took away its own
+// permissions on something inside it.
+func removeAll(dir, metricsFile string) {
+	if removeRunDir(dir, metricsFile) || os.RemoveAll(dir) == nil {
 		return
 	}
 	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
@@ -128,48 +133,129 @@ func removeAll(dir, metricsFile string) {
 // cannot block the read or make it read a device; more than limit bytes is
 // ErrOutputTooLarge.
 func ReadMetricsFile(path string, limit int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if errors.Is(err, os.ErrNotExist) {
-		return []byte{}, nil
-	}
-	if errors.Is(err, syscall.ELOOP) {
-		return nil, errors.New("METRICS_FILE is not a regular file (a symlink); write the metrics to the file itself")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("metrics file unreadable: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("metrics file unreadable: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("METRICS_FILE is not a regular file (%s); write the metrics to a plain file", fileKind(st.Mode()))
-	}
-	if st.Size() > limit {
-		return nil, tooLargeError(limit)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading metrics file: %w", err)
-	}
-	if int64(len(b)) > limit {
-		return nil, tooLargeError(limit)
-	}
-	return b, nil
+	m := openMetrics(path)
+	return m.read(limit)
 }
 
-// fileKind names what a path is when it is not a regular file.
-func fileKind(m os.FileMode) string {
-	switch {
-	case m&os.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&os.ModeSocket != 0:
-		return "a socket"
-	case m&os.ModeDevice != 0:
-		return "a device"
-	case m.IsDir():
-		return "a directory"
+// metricsFD is a metrics file opened for reading. A run opens its
+// METRICS_FILE before it removes the private directory, and reads it
+// after: the open file outlives its name.
+type metricsFD struct {
+	fd   int   // -1 when there is no file, or err is set, or once closed
+	size int64 // at open time
+	err  error
+}
+
+// openMetrics opens path without following a symlink or blocking on a
+// FIFO, and refuses anything but a regular file. It uses the system calls
+// directly: an *os.File would try to add the file to Go's poller.
+func openMetrics(path string) *metricsFD {
+	m := &metricsFD{fd: -1}
+	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	for err == syscall.EINTR {
+		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	}
-	return m.Type().String()
+	switch {
+	case err == syscall.ENOENT:
+		return m
+	case err == syscall.ELOOP:
+		m.err = errors.New("METRICS_FILE is not a regular file (a symlink); write the metrics to the file itself")
+		return m
+	case err != nil:
+		m.err = fmt.Errorf("metrics file unreadable: %w", &os.PathError{Op: "open", Path: path, Err: err})
+		return m
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		_ = syscall.Close(fd)
+		m.err = fmt.Errorf("metrics file unreadable: %w", &os.PathError{Op: "fstat", Path: path, Err: err})
+		return m
+	}
+	if kind := uint32(st.Mode) & syscall.S_IFMT; kind != syscall.S_IFREG {
+		_ = syscall.Close(fd)
+		m.err = fmt.Errorf("METRICS_FILE is not a regular file (%s); write the metrics to a plain file", fileKind(kind))
+		return m
+	}
+	m.fd, m.size = fd, st.Size
+	return m
+}
+
+// read returns the content, at most limit bytes, and closes the file.
+func (m *metricsFD) read(limit int64) ([]byte, error) {
+	if m.err != nil {
+		return nil, m.err
+	}
+	if m.fd < 0 {
+		return []byte{}, nil
+	}
+	defer m.close()
+	if m.size > limit {
+		return nil, tooLargeError(limit)
+	}
+	// One byte more than the size at open time: a file still growing is
+	// seen to, and read on up to the limit.
+	buf := make([]byte, 0, m.size+1)
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) > limit {
+				return nil, tooLargeError(limit)
+			}
+			buf = slices.Grow(buf, len(buf))
+		}
+		n, err := syscall.Read(m.fd, buf[len(buf):cap(buf)])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading metrics file: %w", err)
+		}
+		if n == 0 {
+			break
+		}
+		buf = buf[:len(buf)+n]
+	}
+	if int64(len(buf)) > limit {
+		return nil, tooLargeError(limit)
+	}
+	return buf, nil
+}
+
+// close closes the file; it may be called more than once.
+func (m *metricsFD) close() {
+	if m.fd >= 0 {
+		_ = syscall.Close(m.fd)
+		m.fd = -1
+	}
+}
+
+// fileKind names what a file is when it is not a regular file, from the
+// S_IFMT bits of its mode.
+func fileKind(kind uint32) string {
+	switch kind {
+	case syscall.S_IFIFO:
+		return "a named pipe"
+	case syscall.S_IFSOCK:
+		return "a socket"
+	case syscall.S_IFCHR, syscall.S_IFBLK:
+		return "a device"
+	case syscall.S_IFDIR:
+		return "a directory"
+	case syscall.S_IFLNK:
+		return "a symlink"
+	}
+	return "of an unknown kind"
+}
+
+// makeRunDir makes a run's private directory under parent, mode 0700 even
+// under a umask that takes bits from the owner.
+func makeRunDir(parent string) (string, error) {
+	dir, err := os.MkdirTemp(parent, "metricwrap-run-")
+	if err != nil || umaskKeepsOwner() {
+		return dir, err
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		_ = os.Remove(dir)
+		return "", err
+	}
+	return dir, nil
 }

@@ -22,6 +22,7 @@ package runner
 import (
 	"context"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -210,6 +211,9 @@ func execLauncher(prog string) Launcher {
 			Stderr:      l.Stderr,
 			SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 		}
+		if null := devNull(); null != nil {
+			cmd.Stdin = null
+		}
 		if err := startChild(cmd); err != nil {
 			return nil, err
 		}
@@ -273,3 +277,14 @@ func (c *execChild) reap() {
 	reapedChild(c.cmd.Process.Pid)
 	c.reaped = true
 }
+
+// devNull is /dev/null opened once, every run's stdin: os/exec would open
+// (and register with the poller, and close) a new one per run. nil when it
+// cannot be opened; os/exec then opens its own.
+var devNull = sync.OnceValue(func() *os.File {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil
+	}
+	return f
+})

@@ -61,15 +61,21 @@ func Supervise(log *slog.Logger) (stop func()) {
 	wg.Go(func() {
 		t := time.NewTicker(superviseInterval)
 		defer t.Stop()
+		scan := true
 		for {
 			var soon <-chan time.Time
-			if s.scan() {
+			if scan && s.scan() {
 				soon = time.After(retryInterval)
 			}
+			scan = true
 			select {
 			case <-s.done:
 				return
 			case <-sigs:
+				// Nearly every SIGCHLD is a run's own child exiting, which
+				// its Wait reaps: the scan is skipped when nothing but
+				// registered children is ours to look at.
+				scan = !s.nothingToDo()
 			case <-t.C:
 			case <-s.wake:
 			case <-soon:
@@ -143,10 +149,8 @@ func endRun(id uint64) {
 	}
 	s.mu.Lock()
 	delete(s.runs, id)
-	tracked := len(s.orphans)
 	s.mu.Unlock()
-	if tracked == 0 && onlyRegisteredChildren() {
-		// Nothing re-parented to us: the scan would find nothing to do.
+	if s.nothingToDo() {
 		return
 	}
 	if s.scan() {
@@ -155,6 +159,16 @@ func endRun(id uint64) {
 		default:
 		}
 	}
+}
+
+// nothingToDo reports whether a scan would find nothing: no orphan is
+// tracked and every child of ours is a registered one, so nothing was
+// re-parented to us.
+func (s *supervisor) nothingToDo() bool {
+	s.mu.Lock()
+	tracked := len(s.orphans)
+	s.mu.Unlock()
+	return tracked == 0 && onlyRegisteredChildren()
 }
 
 // scan reaps zombie orphans and kills live orphans of ended runs, and

@@ -2,6 +2,8 @@ package runner
 
 import (
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 )
@@ -42,3 +44,21 @@ func isTmpfs(dir string, minBytes uint64) bool {
 	}
 	return st.Blocks*uint64(st.Bsize) >= minBytes
 }
+
+// umaskKeepsOwner reports, once, whether the umask leaves the owner's bits
+// alone, so a directory made with mode 0700 has it and needs no chmod. It
+// reads the umask from /proc/self/status: umask(2) can only read it by
+// changing it, for every thread at once.
+var umaskKeepsOwner = sync.OnceValue(func() bool {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+			return err == nil && m&0o700 == 0
+		}
+	}
+	return false
+})
