@@ -118,16 +118,19 @@ func RunLaunched(ctx context.Context, s Spec, launch Launcher) (*Result, error) 
 	if s.Stderr != nil {
 		stderrW = io.MultiWriter(stderrTail, s.Stderr)
 	}
-	outR, outW, err := pipe()
+	// Every byte of stdout counts when it carries the metrics, and a
+	// pass-through shows output as it comes: those stream from the start.
+	outP, outW, err := newOutPipe(stdoutW, s.Output == OutputStdout || s.Stdout != nil)
 	if err != nil {
 		return res, fmt.Errorf("%w: %w", ErrStart, err)
 	}
-	errR, errW, err := pipe()
+	defer outP.close()
+	errP, errW, err := newOutPipe(stderrW, s.Stderr != nil)
 	if err != nil {
-		outR.Close()
 		outW.Close()
 		return res, fmt.Errorf("%w: %w", ErrStart, err)
 	}
+	defer errP.close()
 	workDir := s.Dir
 	if workDir == "" {
 		workDir = dir
@@ -141,29 +144,15 @@ func RunLaunched(ctx context.Context, s Spec, launch Launcher) (*Result, error) 
 	errW.Close()
 	if err != nil {
 		endRun(run)
-		outR.Close()
-		errR.Close()
 		return res, fmt.Errorf("%w: %w", ErrStart, err)
 	}
-	// copied closes when both streams reach EOF.
-	copied := make(chan struct{})
-	var copying atomic.Int32
-	copying.Store(2)
-	copier := func(w io.Writer, r io.Reader) {
-		copyStream(w, r)
-		if copying.Add(-1) == 0 {
-			close(copied)
-		}
-	}
-	go copier(stdoutW, outR)
-	go copier(stderrW, errR)
 
 	term := startTerminator(runCtx, child, s.KillGrace)
 	watchedFile := metricsFile
 	if s.Output == OutputStdout {
 		watchedFile = ""
 	}
-	watch := watchRunDir(watchedFile, s.MaxOutputBytes, overflow, dir, s.MaxDirBytes, full)
+	watch := watchRunDir(watchedFile, s.MaxOutputBytes, overflow, dir, s.MaxDirBytes, full, outP, errP)
 	exit, waitErr := child.Wait()
 	signalled := term.childExited()
 	watch.stop()
@@ -175,9 +164,7 @@ func RunLaunched(ctx context.Context, s Spec, launch Launcher) (*Result, error) 
 	// As cmd.WaitDelay does: the group is dead, so only a process that left
 	// it can still hold the pipes; stop reading after the delay.
 	delay := max(s.KillGrace, minWaitDelay)
-	pipesClosed := drainPipes(copied, delay, outR, errR)
-	outR.Close()
-	errR.Close()
+	pipesClosed := finishPipes(delay, outP, errP)
 	res.Stdout = stdoutTail.Bytes()
 	res.Stderr = stderrTail.Bytes()
 
@@ -217,28 +204,6 @@ func RunLaunched(ctx context.Context, s Spec, launch Launcher) (*Result, error) 
 	}
 	res.Metrics, err = readMetricsOutput(stdoutMetrics, metrics, s.MaxOutputBytes)
 	return res, err
-}
-
-// drainPipes waits up to delay for the copiers to reach EOF, then makes
-// their reads fail; it reports whether both pipes closed in time.
-func drainPipes(done <-chan struct{}, delay time.Duration, pipes ...*os.File) bool {
-	select {
-	case <-done:
-		return true
-	default:
-	}
-	t := time.NewTimer(delay)
-	defer t.Stop()
-	select {
-	case <-done:
-		return true
-	case <-t.C:
-	}
-	for _, p := range pipes {
-		_ = p.SetReadDeadline(time.Now())
-	}
-	<-done
-	return false
 }
 
 // BaseEnv is the part of every child's environment taken from metricwrap's

@@ -15,46 +15,62 @@ import (
 // sizeWatch stops the run when the metrics file grows past its limit, or
 // the private directory as a whole past its own, so a child writing
 // without end fills neither the disk (often a RAM-backed /dev/shm) nor the
-// run's time. It checks on a timer that re-arms itself, not from a
-// goroutine of its own: a run that ends within pollInterval is never
-// checked here (the checks after it enforce the limits anyway) and costs
-// nothing.
+// run's time; it also drains the output pipes read lazily, so a chatty
+// child is switched to streaming soon (outPipe). It checks on a timer that
+// re-arms itself, not from a goroutine of its own: a run that ends within
+// drainAfter is never looked at here (the checks after it enforce the
+// limits anyway) and costs nothing.
 type sizeWatch struct {
 	mu       sync.Mutex
 	t        *time.Timer
 	stopped  bool
+	checks   int
 	path     string // the metrics file; "" in stdout mode
 	limit    int64
 	overflow func()
 	dir      string
 	dirLimit int64
 	dirFull  func()
+	pipes    []*outPipe
 }
 
-func watchRunDir(path string, limit int64, overflow func(), dir string, dirLimit int64, dirFull func()) *sizeWatch {
-	w := &sizeWatch{path: path, limit: limit, overflow: overflow, dir: dir, dirLimit: dirLimit, dirFull: dirFull}
+// drainAfter is when the output pipes are first drained: soon, so a child
+// that prints more than a pipe holds waits on it at most that long before
+// its pipe streams.
+const drainAfter = 5 * time.Millisecond
+
+func watchRunDir(path string, limit int64, overflow func(), dir string, dirLimit int64, dirFull func(), pipes ...*outPipe) *sizeWatch {
+	w := &sizeWatch{path: path, limit: limit, overflow: overflow, dir: dir, dirLimit: dirLimit, dirFull: dirFull, pipes: pipes}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.t = time.AfterFunc(pollInterval, w.check)
+	w.t = time.AfterFunc(drainAfter, w.check)
 	return w
 }
 
+// check runs under w.mu, so stop waits for one in progress: the pipes are
+// the run's again once stop returns.
 func (w *sizeWatch) check() {
-	if w.path != "" {
-		if st, err := os.Stat(w.path); err == nil && st.Size() > w.limit {
-			w.overflow()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped {
+		return
+	}
+	for _, p := range w.pipes {
+		p.drain()
+	}
+	if w.checks++; w.checks > 1 {
+		if w.path != "" {
+			if st, err := os.Stat(w.path); err == nil && st.Size() > w.limit {
+				w.overflow()
+				return
+			}
+		}
+		if dirUsage(w.dir) > w.dirLimit {
+			w.dirFull()
 			return
 		}
 	}
-	if dirUsage(w.dir) > w.dirLimit {
-		w.dirFull()
-		return
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.stopped {
-		w.t.Reset(pollInterval)
-	}
+	w.t.Reset(pollInterval)
 }
 
 // maxDirEntries bounds the walk of a private directory: a child that
@@ -67,7 +83,7 @@ func dirFullError(limit int64) error {
 	return fmt.Errorf("%w: the exporter's private directory (its working directory, where METRICS_FILE is) holds more than max_dir_bytes (%d bytes) or more than %d files; the exporter was stopped, raise max_dir_bytes or make it write less there", ErrOutputTooLarge, limit, maxDirEntries)
 }
 
-// stop ends the checks; one already running may still call overflow.
+// stop ends the checks, once one in progress is over.
 func (w *sizeWatch) stop() {
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -2,7 +2,31 @@
 
 package runner
 
-import "os"
+import (
+	"os"
+	"syscall"
+)
 
-// pipe makes the pipe for one of the child's output streams.
-func pipe() (r, w *os.File, err error) { return os.Pipe() }
+// pipe makes the pipe for one of the child's output streams: the read end
+// raw and non-blocking, the write end the child's. Without pipe2 the
+// close-on-exec flags are set under ForkLock, so no fork in between
+// inherits the pipe.
+func pipe() (r int, w *os.File, err error) {
+	var p [2]int
+	syscall.ForkLock.RLock()
+	err = syscall.Pipe(p[:])
+	if err == nil {
+		syscall.CloseOnExec(p[0])
+		syscall.CloseOnExec(p[1])
+	}
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		return -1, nil, os.NewSyscallError("pipe", err)
+	}
+	if err := syscall.SetNonblock(p[0], true); err != nil {
+		syscall.Close(p[0])
+		syscall.Close(p[1])
+		return -1, nil, os.NewSyscallError("fcntl", err)
+	}
+	return p[0], os.NewFile(uintptr(p[1]), "|1"), nil
+}
