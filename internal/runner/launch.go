@@ -156,8 +156,8 @@ func RunLaunched(ctx context.Context, s Spec, launch Launcher) (*Result, error) 
 	exit, waitErr := child.Wait()
 	signalled := term.childExited()
 	watch.stop()
-	// Orphans of the run that left its group (setsid) die now, before the
-	// pipes they may hold are waited for.
+	// Orphans of the run that left its group (setsid) die within moments
+	// (scanSpacing), well within the wait for the pipes they may hold.
 	endRun(run)
 	res.Duration = time.Since(res.Start)
 

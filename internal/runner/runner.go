@@ -13,8 +13,9 @@
 // process still in its process group has been sent SIGKILL (so a
 // grandchild left running by an exporter that exited cleanly is killed too),
 // and the private directory is removed. A grandchild that leaves the group
-// on purpose (setsid) is killed too when main called Supervise (Linux: as
-// PID 1, or as a child subreaper, orphans are re-parented to metricwrap);
+// on purpose (setsid) is killed too, within moments of the run's end, when
+// main called Supervise (Linux: as PID 1, or as a child subreaper, orphans
+// are re-parented to metricwrap);
 // without it, it is beyond reach, and a bounded wait for the pipes makes
 // sure it cannot hang Run by holding stdout or stderr open.
 package runner

@@ -19,6 +19,9 @@ const prSetChildSubreaper = 36
 // when a child exits (SIGCHLD) and when a run ends; signals coalesce.
 const superviseInterval = 5 * time.Second
 
+// scanSpacing is the least time between two looks for orphans.
+const scanSpacing = 20 * time.Millisecond
+
 // retryInterval is how soon the supervisor looks again at an orphan whose
 // environment it could not read (it was in the middle of execve).
 const retryInterval = 20 * time.Millisecond
@@ -31,8 +34,8 @@ var sup atomic.Pointer[supervisor]
 // their parent. As PID 1 (a container's entrypoint) orphans are
 // re-parented to it by the kernel; otherwise it becomes a child subreaper
 // (prctl PR_SET_CHILD_SUBREAPER), so orphans of its runs are re-parented to
-// it rather than to init. Then, on every SIGCHLD, at the end of every run
-// and every few seconds, it reaps re-parented zombies, and kills a live
+// it rather than to init. Then, on SIGCHLD, at the end of a run and every
+// few seconds (at most once every scanSpacing), it reaps re-parented zombies, and kills a live
 // orphan once the run it came from has ended: the run is known by the
 // METRICS_FILE in the orphan's environment, else it is any run in progress
 // when the orphan was first seen. An orphan that appears while no run is
@@ -61,24 +64,33 @@ func Supervise(log *slog.Logger) (stop func()) {
 	wg.Go(func() {
 		t := time.NewTicker(superviseInterval)
 		defer t.Stop()
-		scan := true
+		// Scans are spaced by scanSpacing: a busy server ends runs and
+		// gets SIGCHLDs by the thousand a second, and each look costs a
+		// read of /proc. A request within the spacing is remembered and
+		// served when it is over, so a lone run's end is looked at at once.
+		var retry, spaced <-chan time.Time
+		pending := true
 		for {
-			var soon <-chan time.Time
-			if scan && s.scan() {
-				soon = time.After(retryInterval)
+			if pending && spaced == nil {
+				pending, retry = false, nil
+				if !s.nothingToDo() && s.scan() {
+					retry = time.After(retryInterval)
+				}
+				spaced = time.After(scanSpacing)
 			}
-			scan = true
 			select {
 			case <-s.done:
 				return
 			case <-sigs:
-				// Nearly every SIGCHLD is a run's own child exiting, which
-				// its Wait reaps: the scan is skipped when nothing but
-				// registered children is ours to look at.
-				scan = !s.nothingToDo()
-			case <-t.C:
+				pending = true
 			case <-s.wake:
-			case <-soon:
+				pending = true
+			case <-t.C:
+				pending = true
+			case <-retry:
+				pending = true
+			case <-spaced:
+				spaced = nil
 			}
 		}
 	})
@@ -109,7 +121,7 @@ func SupervisorCounts() (reaped, killed uint64) {
 type supervisor struct {
 	log  *slog.Logger
 	done chan struct{}
-	wake chan struct{} // a scan outside the loop left an orphan to look at again
+	wake chan struct{} // a run ended: look for what it left
 
 	mu      sync.Mutex
 	nextRun uint64
@@ -140,8 +152,8 @@ func beginRun(marker string) uint64 {
 	return s.nextRun
 }
 
-// endRun ends run id and at once kills the orphans it left that are
-// already ours; those re-parented later follow on the next SIGCHLD.
+// endRun ends run id and has the supervisor look for the orphans it left:
+// at once, or within scanSpacing of its last look.
 func endRun(id uint64) {
 	s := sup.Load()
 	if s == nil || id == 0 {
@@ -150,14 +162,9 @@ func endRun(id uint64) {
 	s.mu.Lock()
 	delete(s.runs, id)
 	s.mu.Unlock()
-	if s.nothingToDo() {
-		return
-	}
-	if s.scan() {
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -262,8 +269,7 @@ func (s *supervisor) inProgress(ids []uint64) bool {
 
 // ourChildren lists the children of this process's main thread, where the
 // kernel puts every orphan re-parented to us (the first live thread of the
-// reaper, and Go's main thread never exits): one small file read, since it
-// runs at the end of every run. Children other threads forked are the
+// reaper, and Go's main thread never exits): one small file read. Children other threads forked are the
 // runner's own, registered ones. Without /proc/PID/task/PID/children it
 // scans every /proc/PID/stat for our pid as parent.
 func ourChildren() []int {
@@ -301,8 +307,8 @@ var childrenFile = sync.OnceValue(func() string {
 
 // onlyRegisteredChildren reports whether every child in childrenFile is one
 // this package started and still waits for, read with three system calls
-// and no allocation beyond the name: the check at the end of every run,
-// which then needs no scan. False when it cannot tell (the full scan
+// and no allocation beyond the name: the check before every scan, which
+// is then not needed. False when it cannot tell (the full scan
 // decides then), also for a child being started and not yet registered.
 func onlyRegisteredChildren() bool {
 	fd, err := syscall.Open(childrenFile(), syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
