@@ -47,7 +47,9 @@ type PythonKind interface {
 	Interpreter() (string, error)
 	// New returns the exporter that runs module file (DIR/NAME.py or
 	// DIR/NAME/NAME.py) with c's name, job, params and run settings; warm
-	// is the exporter's `warm` setting, nil when not set.
+	// is the exporter's `warm` setting, nil when not set, which says only
+	// whether to prepare warm runs (Entry.Warm decides whether they are
+	// tried).
 	New(c ProcessConfig, file string, warm *bool) Exporter
 }
 
@@ -140,6 +142,7 @@ func fromConfig(name string, ec *config.ExporterConfig, cfg *config.Config, o Bu
 		Schedule:       time.Duration(ec.Schedule),
 		ScheduleParams: ec.ScheduleParams,
 		Sinks:          ec.Sinks,
+		Warm:           ec.Warm == nil || *ec.Warm,
 		Source:         "config",
 	}
 	job := ec.Job
@@ -311,7 +314,7 @@ func discovered(f Found, cfg *config.Config, o BuildOptions) *Entry {
 		c.Argv = commandArgv([]string{path}, nil)
 		e = NewProcess(c)
 	}
-	return &Entry{Exporter: e, Timeout: ec.EffectiveTimeout(g), Source: f.Path}
+	return &Entry{Exporter: e, Timeout: ec.EffectiveTimeout(g), Warm: true, Source: f.Path}
 }
 
 // labeledExporter adds constant labels to every successful run's families,
@@ -322,16 +325,36 @@ type labeledExporter struct {
 }
 
 func withLabels(e *Entry, labels map[string]string) *Entry {
-	if len(labels) > 0 {
-		e.Exporter = &labeledExporter{Exporter: e.Exporter, labels: labels}
+	if len(labels) == 0 {
+		return e
+	}
+	l := &labeledExporter{Exporter: e.Exporter, labels: labels}
+	e.Exporter = l
+	if w, ok := l.Exporter.(WarmRunner); ok {
+		// Only a warm runner stays one: the engine must not try a warm
+		// run of an exporter that has none.
+		e.Exporter = &labeledWarmExporter{labeledExporter: l, warm: w}
 	}
 	return e
 }
 
 func (l *labeledExporter) Run(ctx context.Context, req *Request) (*Result, error) {
-	res, err := l.Exporter.Run(ctx, req)
+	return l.label(l.Exporter.Run(ctx, req))
+}
+
+func (l *labeledExporter) label(res *Result, err error) (*Result, error) {
 	if err == nil && res != nil {
 		exposition.AddLabels(res.Families, l.labels)
 	}
 	return res, err
+}
+
+// labeledWarmExporter is a labeledExporter of a WarmRunner.
+type labeledWarmExporter struct {
+	*labeledExporter
+	warm WarmRunner
+}
+
+func (l *labeledWarmExporter) RunWarm(ctx context.Context, req *Request) (*Result, error) {
+	return l.label(l.warm.RunWarm(ctx, req))
 }

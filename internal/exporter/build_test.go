@@ -181,3 +181,52 @@ func TestScrapeRefusesOptions(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// warmKind makes python exporters that run warm as well as cold.
+type warmKind struct{}
+
+func (warmKind) Interpreter() (string, error) { return "", errors.New("none") }
+func (warmKind) New(c exporter.ProcessConfig, _ string, _ *bool) exporter.Exporter {
+	return &warmExporter{Process: exporter.NewProcess(c)}
+}
+
+type warmExporter struct{ *exporter.Process }
+
+func (w *warmExporter) RunWarm(context.Context, *exporter.Request) (*exporter.Result, error) {
+	fams, err := exposition.Parse([]byte("warm_value 1\n"), exposition.FormatText)
+	return &exporter.Result{Families: fams}, err
+}
+
+// TestBuildWarm: Entry.Warm is the `warm` setting (true unless false), and
+// an exporter wrapped for the global labels is a WarmRunner exactly when
+// the exporter is one, its warm runs labelled too.
+func TestBuildWarm(t *testing.T) {
+	dir := t.TempDir()
+	s := script(t, dir, "exp.sh", `echo 'x 1' > "$METRICS_FILE"`)
+	cfg := load(t, `
+global:
+  labels: {site: lab}
+exporters:
+  a: {python: `+filepath.Join(dir, "a.py")+`}
+  b: {python: `+filepath.Join(dir, "b.py")+`, warm: false}
+  c: {command: [`+s+`]}
+`)
+	set, err := exporter.Build(cfg, exporter.BuildOptions{ConfigFile: "test.yml", ExportersDir: filepath.Join(dir, "none"), Python: warmKind{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]struct{ allowed, runner bool }{"a": {true, true}, "b": {false, true}, "c": {true, false}} {
+		e, _ := set.Get(name)
+		w, ok := e.Exporter.(exporter.WarmRunner)
+		if e.Warm != want.allowed || ok != want.runner {
+			t.Errorf("%s: Warm %v, WarmRunner %v; want %v, %v", name, e.Warm, ok, want.allowed, want.runner)
+		}
+		if !ok {
+			continue
+		}
+		res, err := w.RunWarm(context.Background(), &exporter.Request{})
+		if got := string(exposition.Text(res.Families)); err != nil || !strings.Contains(got, `warm_value{site="lab"} 1`) {
+			t.Errorf("%s: warm run %v:\n%s", name, err, got)
+		}
+	}
+}

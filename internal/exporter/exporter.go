@@ -37,6 +37,9 @@ var (
 	// a failure, never an empty result, so that no push replaces a
 	// Pushgateway group (or anything else) with nothing.
 	ErrNoMetrics = errors.New("no metrics")
+	// ErrNotWarm: a WarmRunner could not take the run and nothing ran, so
+	// the caller runs it cold (Run). It is never a run's outcome.
+	ErrNotWarm = errors.New("no warm runner took the run")
 )
 
 // Request is one run of an exporter.
@@ -95,4 +98,16 @@ type Exporter interface {
 	// Job is the push job name (default: the exporter's name).
 	Job() string
 	Run(ctx context.Context, req *Request) (*Result, error)
+}
+
+// WarmRunner is an exporter that can also run warm: from a process kept
+// ready between runs (the python kind's workers), sparing a run the
+// start-up that Run pays each time. Whether a run is tried warm is the
+// caller's choice, made once in internal/run; the warm runner only says,
+// with an error wrapping ErrNotWarm, that it cannot take this run (no
+// worker ready, a run a worker cannot serve) before anything ran. Every
+// other error, and every result, is the run's, the same as Run's would
+// be. RunWarm must be safe for concurrent use, as Run.
+type WarmRunner interface {
+	RunWarm(ctx context.Context, req *Request) (*Result, error)
 }

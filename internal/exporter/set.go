@@ -38,6 +38,10 @@ type Entry struct {
 	Schedule       time.Duration
 	ScheduleParams map[string]string
 	Sinks          []string
+	// Warm allows the exporter's runs to be warm (WarmRunner) where the
+	// engine runs warm (serve): the exporter's `warm` setting, true unless
+	// set false.
+	Warm bool
 	// Source says where the exporter came from: "config" or the discovered
 	// file's path.
 	Source string
