@@ -68,7 +68,9 @@ func (c *serveCmd) execute(g *globals) int {
 		}
 	}
 	reg := prometheus.NewRegistry()
-	engine := runengine.New(runengine.Options{Logger: g.logger, Registerer: reg, TimeoutOffset: c.timeoutOffset})
+	// serve runs Python class exporters warm, from the workers of each
+	// generation's pool; run and exec keep a fresh interpreter per run.
+	engine := runengine.New(runengine.Options{Logger: g.logger, Registerer: reg, TimeoutOffset: c.timeoutOffset, Warm: true})
 	host, _ := os.Hostname()
 	if h := os.Getenv("HOSTNAME"); h != "" {
 		host = h

@@ -32,9 +32,10 @@ func loadConfig(g *globals) (*config.Config, string, error) {
 	return cfg, g.configFile, err
 }
 
-// buildExporters makes the exporter set of cfg; pool, when not nil, runs
-// Python class exporters from warm workers (serve only). With the embedded
-// default config, the user's own exporters win over its built-ins.
+// buildExporters makes the exporter set of cfg; pool, when not nil, has
+// warm workers for Python class exporters, used where the engine runs warm
+// (serve only). With the embedded default config, the user's own exporters
+// win over its built-ins.
 func buildExporters(g *globals, cfg *config.Config, name string, pool *python.Pool) (*exporter.Set, error) {
 	return exporter.Build(cfg, exporter.BuildOptions{
 		ConfigFile:    name,

@@ -37,8 +37,9 @@ const FlushInterval = 30 * time.Second
 const shutdownGrace = 10 * time.Second
 
 // Loader reads the configuration and builds its exporters, Python class
-// exporters running warm from pool. It is cmd's: which file, the embedded
-// default, the exporters directory are flags.
+// exporters with pool's warm workers (used when Options.Engine runs warm).
+// It is cmd's: which file, the embedded default, the exporters directory
+// are flags.
 type Loader func(pool *python.Pool) (*config.Config, *exporter.Set, error)
 
 // Options configure a Daemon.

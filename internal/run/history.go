@@ -19,6 +19,9 @@ type Record struct {
 	// exposition: line 4: ..."), never the exporter's stderr: safe to
 	// show without debug output. Empty for a success.
 	Reason string
+	// Warm says the run was warm (exporter.WarmRunner); a warm run refused
+	// and run cold is cold.
+	Warm bool
 	// Error is the run's error, first line, bounded; it may quote the
 	// exporter's stderr, so pages show it only where debug output is
 	// allowed.

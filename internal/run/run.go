@@ -1,9 +1,10 @@
 // Package run owns a run's life, from the request to the answer, for every
 // caller (the HTTP server, the scheduler, the run command): the timeout
 // policy, the run limit and its fair share per exporter, coalescing of
-// identical requests, the result cache and stale-on-error, the history of
-// last runs, the mapping of every failure to one Class, the run metrics
-// and logs, and the outcome series every answer of /metrics/NAME carries.
+// identical requests, the result cache and stale-on-error, whether a run
+// is warm or cold (warmRun), the history of last runs, the mapping of
+// every failure to one Class, the run metrics and logs, and the outcome
+// series every answer of /metrics/NAME carries.
 // It runs exporters through exporter.Entry and knows nothing of HTTP or of
 // processes.
 package run
@@ -11,6 +12,7 @@ package run
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -37,6 +39,10 @@ type Options struct {
 	// TimeoutOffset is subtracted from a scraper's timeout (Prometheus'
 	// X-Prometheus-Scrape-Timeout-Seconds) to give the run's.
 	TimeoutOffset time.Duration
+	// Warm runs exporters warm where they can (exporter.WarmRunner) and
+	// their entry allows it (serve); otherwise every run is cold (run,
+	// exec: a fresh process each time).
+	Warm bool
 }
 
 // Limits are what the runs of one exporter set share.
@@ -301,12 +307,12 @@ func (e *Engine) runOnce(ctx context.Context, r *Request) (*exporter.Result, err
 	e.metrics.inFlight.Inc()
 	defer e.metrics.inFlight.Dec()
 	start := time.Now()
-	res, err := x.Run(ctx, &exporter.Request{Params: r.Params, Args: r.Args, ShowRaw: r.Debug, Debug: r.DebugExporter, Stdout: r.Stdout, Stderr: r.Stderr})
+	res, warm, err := e.warmRun(ctx, x, &exporter.Request{Params: r.Params, Args: r.Args, ShowRaw: r.Debug, Debug: r.DebugExporter, Stdout: r.Stdout, Stderr: r.Stderr})
 	d := time.Since(start)
 	c := Classify(err)
 	e.metrics.runs.WithLabelValues(name, string(c)).Inc()
 	e.metrics.runDuration.WithLabelValues(name).Observe(d.Seconds())
-	e.history.record(name, Record{At: start, Duration: d, Outcome: c, Reason: Reason(err, res), Error: ShortError(err)})
+	e.history.record(name, Record{At: start, Duration: d, Outcome: c, Reason: Reason(err, res), Error: ShortError(err), Warm: warm})
 	switch {
 	case err == nil:
 		e.log.Debug("exporter run", "exporter", name, "params", r.Params, "duration", d)
@@ -316,6 +322,22 @@ func (e *Engine) runOnce(ctx context.Context, r *Request) (*exporter.Result, err
 		e.log.Warn("exporter run failed", "exporter", name, "params", r.Params, "reason", c, "duration", d, "err", err)
 	}
 	return res, err
+}
+
+// warmRun runs x warm when the engine runs warm, the entry allows it and
+// the exporter is a WarmRunner, else cold; a warm run the exporter refuses
+// (exporter.ErrNotWarm: nothing ran) runs cold. It is the one place a run
+// becomes warm or cold, and it reports which.
+func (e *Engine) warmRun(ctx context.Context, x *exporter.Entry, req *exporter.Request) (*exporter.Result, bool, error) {
+	if w, ok := x.Exporter.(exporter.WarmRunner); ok && e.o.Warm && x.Warm {
+		res, err := w.RunWarm(ctx, req)
+		if !errors.Is(err, exporter.ErrNotWarm) {
+			return res, true, err
+		}
+		e.log.Debug("exporter runs cold: no warm runner took the run", "exporter", x.Name(), "params", req.Params, "reason", err)
+	}
+	res, err := x.Run(ctx, req)
+	return res, false, err
 }
 
 // ShortError is an error's first line, secrets hidden (internal/redact),

@@ -2,10 +2,13 @@
 // metrics tool's layout (exporters/NAME.py or exporters/NAME/NAME.py, a
 // class derived from Exporter) run by the bundled runner (the files in the
 // repository's python/ directory). It picks the interpreter (FindInterpreter),
-// runs each request cold (a fresh interpreter) or warm (Pool), and makes
-// the exporters Build asks for (Kind). Every process it needs (the
-// interpreter probes, the warm workers, the runs) is started through
-// internal/runner.
+// makes the exporters Build asks for (Kind), and runs a request cold (Run:
+// a fresh interpreter) or warm (RunWarm, through a Pool). Which of the two
+// a run gets is not decided here but in internal/run, once per run: warm
+// under serve unless the exporter says `warm: false`, cold after the pool
+// refuses the run, and always cold for run and exec. Every process it
+// needs (the interpreter probes, the warm workers, the runs) is started
+// through internal/runner.
 //
 // Warm workers spare a scrape the interpreter's start-up and the import of
 // prometheus_client. A worker is the bundled runner (python/metricwrap_runner.py) in its
@@ -18,8 +21,9 @@
 //
 // A worker is started on the first run that could use it and replaced when
 // a module file it imported changes; one that dies is restarted after a
-// backoff. Until a worker is ready, runs run cold, so nothing ever waits
-// for a worker.
+// backoff. Until a worker is ready the pool refuses runs
+// (exporter.ErrNotWarm) and internal/run runs them cold, so nothing ever
+// waits for a worker.
 //
 // Caveat: module-level code of an exporter runs once, in the worker, with
 // the worker's environment (PATH, HOME, LANG, TZ only) and working

@@ -2,6 +2,7 @@ package python
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
+	"github.com/metricwrap/metricwrap/internal/exporter"
 	"github.com/metricwrap/metricwrap/internal/runner"
 	"github.com/metricwrap/metricwrap/internal/testenv"
 	bundle "github.com/metricwrap/metricwrap/python"
@@ -103,6 +105,19 @@ func (f *fixture) spec(name string, args ...string) runner.Spec {
 	}
 }
 
+// exporter is class exporter name of f, as Kind.New makes it, warm
+// through pool (nil: cold only).
+func (f *fixture) exporter(name string, pool *Pool) *classExporter {
+	c := exporter.ProcessConfig{
+		Name: name, Kind: exporter.KindPython,
+		Spec: runner.Spec{Name: name, Dir: f.root, KillGrace: 300 * time.Millisecond, TempDir: f.tmp},
+		Argv: func(debug bool) (string, []string, error) {
+			return f.python, RunnerArgs(f.runner, f.dir, name, debug), nil
+		},
+	}
+	return &classExporter{Process: exporter.NewProcess(c), dir: f.dir, pool: pool, jobFromRun: true}
+}
+
 // warmPool returns a pool whose worker for f is ready, closed at cleanup.
 func warmPool(t testing.TB, f *fixture, names ...string) *Pool {
 	t.Helper()
@@ -136,6 +151,16 @@ var timingRE = regexp.MustCompile(`(?m)^([a-zA-Z_:][^ ]*) [-+0-9.eE]+(Inf|NaN)?$
 
 // normalize replaces every sample value by V.
 func normalize(b []byte) string { return timingRE.ReplaceAllString(string(b), "$1 V") }
+
+// runOrCold is what internal/run does with a warm run: spec through the
+// pool, or cold when the pool refuses it.
+func (p *Pool) runOrCold(ctx context.Context, dir string, spec runner.Spec) (*runner.Result, error) {
+	res, err := p.Run(ctx, dir, spec)
+	if errors.Is(err, exporter.ErrNotWarm) {
+		return runner.Run(ctx, spec)
+	}
+	return res, err
+}
 
 // counts are the pool's warm and cold run counters.
 func (p *Pool) counts() (warm, cold float64) {

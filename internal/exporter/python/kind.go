@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 
@@ -13,9 +15,9 @@ import (
 )
 
 // Kind is the python exporter kind (exporter.PythonKind): it makes the
-// exporters of modules in the original layout, cold or, with a Pool, warm,
-// and picks the interpreter they and `python3` commands run under. It is
-// safe for concurrent use.
+// exporters of modules in the original layout, which run cold or, with a
+// Pool, also warm (exporter.WarmRunner), and picks the interpreter they
+// and `python3` commands run under. It is safe for concurrent use.
 type Kind struct {
 	explicit string
 	pool     *Pool
@@ -25,9 +27,12 @@ type Kind struct {
 	err    error
 }
 
-// New returns the kind. explicit is global.python ("" for none). pool, when
-// not nil, runs class exporters warm (serve); an exporter's `warm: false`
-// opts out. run and exec pass nil: every run starts a fresh interpreter.
+// New returns the kind. explicit is global.python ("" for none). pool,
+// when not nil, is where class exporters run warm (serve): the kind has
+// each worker preload the modules of exporters that may run warm (not
+// `warm: false`), and RunWarm runs through it. Whether a run is tried warm
+// is internal/run's choice. run and exec pass nil: every run starts a
+// fresh interpreter.
 func New(explicit string, pool *Pool) *Kind {
 	return &Kind{explicit: explicit, pool: pool}
 }
@@ -80,29 +85,53 @@ func (k *Kind) New(c exporter.ProcessConfig, file string, warm *bool) exporter.E
 		return interp, RunnerArgs(script, dir, name, debug), nil
 	}
 	e := &classExporter{Process: exporter.NewProcess(c), dir: dir, jobFromRun: jobFromRun}
-	if k.pool != nil && splitErr == nil && (warm == nil || *warm) {
-		k.pool.Add(dir, name)
+	if k.pool != nil && splitErr == nil {
 		e.pool = k.pool
+		if warm == nil || *warm {
+			k.pool.Add(dir, name)
+		}
 	}
 	return e
 }
 
-// classExporter is a Python exporter; with a pool its runs are forked from
-// a warm worker when one is ready.
+// classExporter is a Python exporter. Run starts a fresh interpreter;
+// RunWarm forks the run from its pool's worker.
 type classExporter struct {
 	*exporter.Process
 	dir        string // absolute, as the runner is given it
-	pool       *Pool  // nil: cold
+	pool       *Pool  // nil: RunWarm refuses every run
 	jobFromRun bool   // no job configured: the run's job_name is the job
 }
 
+// Run implements exporter.Exporter with a cold run.
 func (e *classExporter) Run(ctx context.Context, req *exporter.Request) (*exporter.Result, error) {
-	run := runner.Run
-	if e.pool != nil {
-		run = func(ctx context.Context, s runner.Spec) (*runner.Result, error) {
-			return e.pool.Run(ctx, e.dir, s)
-		}
+	return e.run(ctx, req, runner.Run)
+}
+
+// RunWarm implements exporter.WarmRunner through the pool. When the pool
+// refuses the run (no worker ready, a run no worker can serve) it returns
+// the pool's error, which wraps exporter.ErrNotWarm, and no result.
+func (e *classExporter) RunWarm(ctx context.Context, req *exporter.Request) (*exporter.Result, error) {
+	if e.pool == nil {
+		return nil, fmt.Errorf("%w: no python worker pool", exporter.ErrNotWarm)
 	}
+	var refused error
+	res, err := e.run(ctx, req, func(ctx context.Context, s runner.Spec) (*runner.Result, error) {
+		rr, err := e.pool.Run(ctx, e.dir, s)
+		if errors.Is(err, exporter.ErrNotWarm) {
+			refused = err
+		}
+		return rr, err
+	})
+	if refused != nil {
+		return nil, refused
+	}
+	return res, err
+}
+
+// run is a run through run, cold or warm, with the runner's job line cut
+// off the metrics.
+func (e *classExporter) run(ctx context.Context, req *exporter.Request, run func(context.Context, runner.Spec) (*runner.Result, error)) (*exporter.Result, error) {
 	var job string
 	res, err := e.RunWith(ctx, req, func(ctx context.Context, s runner.Spec) (*runner.Result, error) {
 		rr, err := run(ctx, s)
@@ -138,4 +167,7 @@ func cutJobLine(metrics []byte) ([]byte, string) {
 	return metrics[:i], job
 }
 
-var _ exporter.PythonKind = (*Kind)(nil)
+var (
+	_ exporter.PythonKind = (*Kind)(nil)
+	_ exporter.WarmRunner = (*classExporter)(nil)
+)

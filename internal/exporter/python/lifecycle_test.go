@@ -45,7 +45,7 @@ func TestLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Until it is back, runs run cold and still succeed.
-		if _, err := p.Run(context.Background(), f.dir, f.spec("ok")); err != nil {
+		if _, err := p.runOrCold(context.Background(), f.dir, f.spec("ok")); err != nil {
 			t.Fatal(err)
 		}
 		waitWarm(t, p, f)
@@ -64,7 +64,7 @@ func TestLifecycle(t *testing.T) {
 			t.Fatalf("before the change: %v\n%s", err, res.Metrics)
 		}
 		f.write(t, "async_ok.py", strings.ReplaceAll(testExporters["async_ok.py"], "set(1)", "set(2)"))
-		res, err := p.Run(context.Background(), f.dir, f.spec("async_ok"))
+		res, err := p.runOrCold(context.Background(), f.dir, f.spec("async_ok"))
 		if err != nil || !bytes.Contains(res.Metrics, []byte("async_done 2.0")) {
 			t.Fatalf("the first run after the change ran old code: %v\n%s", err, res.Metrics)
 		}
@@ -94,7 +94,7 @@ func TestLifecycle(t *testing.T) {
 		p := NewPool(Options{Logger: testLogger(t)})
 		defer p.Close()
 		for i := range 3 {
-			res, err := p.Run(context.Background(), f.dir, f.spec("ok"))
+			res, err := p.runOrCold(context.Background(), f.dir, f.spec("ok"))
 			if err != nil || !bytes.Contains(res.Metrics, []byte("ok_runs_total 1.0")) {
 				t.Fatalf("run %d: %v", i, err)
 			}

@@ -3,6 +3,7 @@ package python
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -10,11 +11,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/metricwrap/metricwrap/internal/exporter"
 	"github.com/metricwrap/metricwrap/internal/runner"
 )
 
-// ErrUnavailable means the run could not be handed to a worker and nothing ran;
-// Pool.Run then runs it cold.
+// ErrUnavailable means the run could not be handed to a worker and nothing
+// ran; Pool.Run then refuses the run (exporter.ErrNotWarm).
 var ErrUnavailable = errors.New("no python worker available")
 
 // Backoff between restarts of a worker that keeps dying or failing to start.
@@ -39,8 +41,9 @@ type Options struct {
 	Metrics *Metrics
 }
 
-// Pool runs Python class exporters in warm workers. It is safe for
-// concurrent use. Close stops every worker.
+// Pool runs Python class exporters in warm workers, or refuses a run it
+// cannot serve; it never runs one cold. It is safe for concurrent use.
+// Close stops every worker.
 type Pool struct {
 	log     *slog.Logger
 	metrics *Metrics
@@ -90,25 +93,27 @@ func (p *Pool) Add(exportersDir, name string) {
 
 // Run runs spec, the cold command line of a Python class exporter of
 // exportersDir (the interpreter, then the runner and its arguments), in a
-// warm worker, or cold through runner.Run when no worker is ready or the
-// run's environment is one the worker's interpreter did not start with.
-// Results and errors are those of runner.Run either way.
+// warm worker. It refuses the run, with an error wrapping
+// exporter.ErrNotWarm and before anything ran, when no worker is ready or
+// takes it, or when the run's environment is one the worker's interpreter
+// did not start with (eligible); the caller then runs it cold, so a
+// refusal for want of a worker is counted here as a cold run. Otherwise
+// results and errors are those runner.Run would give.
 func (p *Pool) Run(ctx context.Context, exportersDir string, spec runner.Spec) (*runner.Result, error) {
 	if !eligible(spec) {
-		return runner.Run(ctx, spec)
+		return nil, fmt.Errorf("%w: the run's environment changes how python starts", exporter.ErrNotWarm)
 	}
 	key := Key{Python: spec.Path, Runner: spec.Args[0], ExportersDir: absDir(exportersDir)}
 	w := p.acquire(key)
 	if w == nil {
 		p.metrics.cold.Inc()
-		return runner.Run(ctx, spec)
+		return nil, fmt.Errorf("%w: no python worker ready", exporter.ErrNotWarm)
 	}
 	res, err := runner.RunLaunched(ctx, spec, w.launch)
 	w.inflight.Done()
 	if errors.Is(err, ErrUnavailable) {
-		p.log.Debug("python worker unavailable, running cold", "err", err)
 		p.metrics.cold.Inc()
-		return runner.Run(ctx, spec)
+		return nil, fmt.Errorf("%w: %w", exporter.ErrNotWarm, err)
 	}
 	p.metrics.warm.Inc()
 	return res, err
@@ -260,7 +265,7 @@ func (p *Pool) retireLocked(w *worker) {
 }
 
 // Close stops every worker, after the runs in flight on them end; later
-// runs run cold. It waits for the workers to exit.
+// runs are refused. It waits for the workers to exit.
 func (p *Pool) Close() {
 	p.mu.Lock()
 	if !p.closed {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metricwrap/metricwrap/internal/exporter"
 	"github.com/metricwrap/metricwrap/internal/runner"
 )
 
@@ -264,6 +265,72 @@ func TestWarmRunsStartPristine(t *testing.T) {
 			if !strings.Contains(m, want) {
 				t.Errorf("run %d: no %q in\n%s", i, want, m)
 			}
+		}
+	}
+}
+
+// TestPoolRefuses: a run the pool cannot take is refused with ErrNotWarm
+// and no result, before anything ran; only a refusal for want of a worker
+// counts as a cold run, since the caller then runs it cold.
+func TestPoolRefuses(t *testing.T) {
+	f := newFixture(t, testExporters)
+	t.Run("no worker ready", func(t *testing.T) {
+		p := NewPool(Options{Logger: testLogger(t)})
+		defer p.Close()
+		res, err := p.Run(context.Background(), f.dir, f.spec("ok"))
+		if !errors.Is(err, exporter.ErrNotWarm) || res != nil {
+			t.Fatalf("got %v, %v; want ErrNotWarm and no result", res, err)
+		}
+		if warm, cold := p.counts(); warm != 0 || cold != 1 {
+			t.Errorf("warm %v, cold %v runs; want 0 and 1", warm, cold)
+		}
+	})
+	t.Run("environment the worker did not start with", func(t *testing.T) {
+		p := warmPool(t, f, "ok")
+		res, err := p.Run(context.Background(), f.dir, withEnv(f.spec("ok"), "PYTHONPATH", "/nowhere"))
+		if !errors.Is(err, exporter.ErrNotWarm) || res != nil {
+			t.Fatalf("got %v, %v; want ErrNotWarm and no result", res, err)
+		}
+		if warm, cold := p.counts(); warm != 0 || cold != 0 {
+			t.Errorf("warm %v, cold %v runs; want neither counted", warm, cold)
+		}
+	})
+}
+
+// TestClassExporterRuns: Run is cold even with a pool, RunWarm goes through
+// the pool, and RunWarm refuses (ErrNotWarm, no result) without a pool or
+// a ready worker.
+func TestClassExporterRuns(t *testing.T) {
+	f := newFixture(t, testExporters)
+	pool := warmPool(t, f, "ok")
+	e := f.exporter("ok", pool)
+	ctx := context.Background()
+
+	res, err := e.Run(ctx, &exporter.Request{})
+	if err != nil || len(res.Families) == 0 {
+		t.Fatalf("cold run: %v", err)
+	}
+	if warm, _ := pool.counts(); warm != 0 {
+		t.Errorf("Run ran warm")
+	}
+	coldJob := res.Job
+	res, err = e.RunWarm(ctx, &exporter.Request{})
+	if err != nil || len(res.Families) == 0 {
+		t.Fatalf("warm run: %v", err)
+	}
+	if warm, _ := pool.counts(); warm != 1 {
+		t.Errorf("RunWarm did not run warm")
+	}
+	if res.Job != coldJob || res.Job == "" || strings.Contains(string(res.Raw), string(jobLinePrefix)) {
+		t.Errorf("warm run: job %q, the job line not cut off:\n%s", res.Job, res.Raw)
+	}
+
+	cold := NewPool(Options{Logger: testLogger(t)})
+	defer cold.Close()
+	for name, e := range map[string]*classExporter{"no pool": f.exporter("ok", nil), "no worker ready": f.exporter("ok", cold)} {
+		res, err := e.RunWarm(ctx, &exporter.Request{})
+		if !errors.Is(err, exporter.ErrNotWarm) || res != nil {
+			t.Errorf("%s: got %v, %v; want ErrNotWarm and no result", name, res, err)
 		}
 	}
 }
