@@ -674,6 +674,45 @@ func TestStatusPageAndAPI(t *testing.T) {
 	}
 }
 
+// warmFake is a fakeExporter that runs warm too.
+type warmFake struct{ *fakeExporter }
+
+func (w warmFake) RunWarm(context.Context, *exporter.Request) (*exporter.Result, error) {
+	return okResult(2), nil
+}
+
+// TestStatusShowsWarmRuns: a warm run is marked so on the status page and
+// in the API; a cold one is not.
+func TestStatusShowsWarmRuns(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	o := Options{Registry: reg, Engine: run.New(run.Options{Registerer: reg, Warm: true})}
+	_, ts := newTestServer(t, o,
+		&exporter.Entry{Exporter: warmFake{&fakeExporter{name: "hot"}}, Warm: true},
+		&exporter.Entry{Exporter: warmFake{&fakeExporter{name: "cool"}}})
+	get(t, ts.URL+"/metrics/hot")
+	get(t, ts.URL+"/metrics/cool")
+	if _, body, _ := get(t, ts.URL+"/"); strings.Count(body, "(warm)") != 1 {
+		t.Errorf("status page: want one run marked (warm):\n%s", body)
+	}
+	_, body, _ := get(t, ts.URL+"/api/v1/exporters")
+	var api struct {
+		Exporters []exporterInfo `json:"exporters"`
+	}
+	if err := json.Unmarshal([]byte(body), &api); err != nil {
+		t.Fatal(err)
+	}
+	warm := map[string]bool{}
+	for _, x := range api.Exporters {
+		if x.LastRun == nil {
+			t.Fatalf("api: %s has no run: %s", x.Name, body)
+		}
+		warm[x.Name] = x.LastRun.Warm
+	}
+	if !warm["hot"] || warm["cool"] {
+		t.Errorf("api: warm %v, want hot only:\n%s", warm, body)
+	}
+}
+
 func TestHealthAndReady(t *testing.T) {
 	_, ts := newTestServer(t, Options{}, &exporter.Entry{Exporter: &fakeExporter{name: "x"}})
 	for _, p := range []string{"/-/healthy", "/-/ready"} {

@@ -52,6 +52,8 @@ type lastRun struct {
 	Reason string `json:"reason,omitempty"`
 	// Error is the whole error, with the exporter's stderr: debug only.
 	Error string `json:"error,omitempty"`
+	// Warm says the run was forked from a warm worker (run.Record.Warm).
+	Warm bool `json:"warm,omitempty"`
 }
 
 func (s *Server) exporterInfos() []exporterInfo {
@@ -98,7 +100,7 @@ func (s *Server) exporterInfos() []exporterInfo {
 		}
 		info.Runs = []lastRun{}
 		for _, r := range s.engine.Recent(e.Name()) {
-			lr := lastRun{Time: r.At.UTC(), DurationSeconds: r.Duration.Seconds(), Outcome: string(r.Outcome), Reason: r.Reason}
+			lr := lastRun{Time: r.At.UTC(), DurationSeconds: r.Duration.Seconds(), Outcome: string(r.Outcome), Reason: r.Reason, Warm: r.Warm}
 			if s.opts.EnableDebug && r.Error != r.Reason {
 				lr.Error = r.Error
 			}
@@ -203,7 +205,7 @@ h2 { font-size: 1.2em; margin-top: 1.5em; }
 <td><code>{{.Name}}</code></td>
 <td>{{.Kind}}</td>
 <td>{{range .Params}}<div><code>{{.Name}}</code>{{if .Required}} (required){{end}}{{if .Pattern}} <span class="muted">/{{.Pattern}}/</span>{{end}}{{if .Default}} default <code>{{.Default}}</code>{{end}}</div>{{else}}<span class="muted">none</span>{{end}}</td>
-<td class="runs">{{range .Runs}}<div class="run"><span class="{{.Outcome}}">{{.Outcome}}</span> {{ago .Time}}, took {{ms .DurationSeconds}}{{if .Reason}}<div class="reason">{{.Reason}}</div>{{end}}{{if .Error}}<div class="muted error">{{.Error}}</div>{{end}}</div>{{else}}<span class="muted">not run yet</span>{{end}}</td>
+<td class="runs">{{range .Runs}}<div class="run"><span class="{{.Outcome}}">{{.Outcome}}</span> {{ago .Time}}, took {{ms .DurationSeconds}}{{if .Warm}} (warm){{end}}{{if .Reason}}<div class="reason">{{.Reason}}</div>{{end}}{{if .Error}}<div class="muted error">{{.Error}}</div>{{end}}</div>{{else}}<span class="muted">not run yet</span>{{end}}</td>
 <td><a class="run" href="{{.RunURL}}">run</a>{{if .DebugURL}} &middot; <a class="debug" href="{{.DebugURL}}">debug</a>{{end}}</td>
 </tr>
 {{else}}<tr><td colspan="5">No exporters configured.</td></tr>
