@@ -29,18 +29,43 @@ import (
 //     any other scheme (underscores when f has none) escapes them to
 //     legacy names with model.EscapeName.
 func Encode(w io.Writer, fams []*dto.MetricFamily, f expfmt.Format) error {
+	return encode(w, fams, f, true)
+}
+
+// Append is Encode into b, without the terminator f may need (Terminator
+// gives it), so that an answer can be put together from parts in one
+// buffer: an exporter's families, then metricwrap's own, then the end.
+func Append(b []byte, fams []*dto.MetricFamily, f expfmt.Format) ([]byte, error) {
+	buf := bytes.NewBuffer(b)
+	err := encode(buf, fams, f, false)
+	return buf.Bytes(), err
+}
+
+// Terminator is what a document in f ends with: "# EOF\n" in OpenMetrics,
+// nothing in the other formats.
+func Terminator(f expfmt.Format) []byte {
+	if infoOf(f).typ == expfmt.TypeOpenMetrics {
+		return omEOF
+	}
+	return nil
+}
+
+var omEOF = []byte("# EOF\n")
+
+func encode(w io.Writer, fams []*dto.MetricFamily, f expfmt.Format, terminate bool) error {
+	fi := infoOf(f)
 	om := false
-	switch f.FormatType() {
+	switch fi.typ {
 	case expfmt.TypeTextPlain:
 	case expfmt.TypeOpenMetrics:
-		if v := f.Version(); v != expfmt.OpenMetricsVersion_1_0_0 && v != expfmt.OpenMetricsVersion_0_0_1 {
-			return encodeExpfmt(w, fams, f)
+		if v := fi.version; v != expfmt.OpenMetricsVersion_1_0_0 && v != expfmt.OpenMetricsVersion_0_0_1 {
+			return encodeExpfmt(w, fams, f, terminate)
 		}
 		om = true
 	case expfmt.TypeUnknown:
 		return fmt.Errorf("encode: unknown format %q", f)
 	default:
-		return encodeExpfmt(w, fams, f)
+		return encodeExpfmt(w, fams, f, terminate)
 	}
 	bw := writers.Get().(*bufio.Writer)
 	bw.Reset(w)
@@ -48,7 +73,7 @@ func Encode(w io.Writer, fams []*dto.MetricFamily, f expfmt.Format) error {
 		bw.Reset(nil)
 		writers.Put(bw)
 	}()
-	e := &encoder{w: out{bw}, om: om, scheme: f.ToEscapingScheme()}
+	e := &encoder{w: out{bw}, om: om, scheme: fi.scheme}
 	var created map[string]bool
 	if om {
 		created = createdNames(fams)
@@ -61,8 +86,8 @@ func Encode(w io.Writer, fams []*dto.MetricFamily, f expfmt.Format) error {
 			return fmt.Errorf("encode %s: %w", mf.GetName(), err)
 		}
 	}
-	if om {
-		e.w.str("# EOF\n")
+	if om && terminate {
+		e.w.raw(omEOF)
 	}
 	if err := e.w.Flush(); err != nil {
 		return fmt.Errorf("encode: %w", err)
@@ -105,14 +130,14 @@ func createdNames(fams []*dto.MetricFamily) map[string]bool {
 	return found
 }
 
-func encodeExpfmt(w io.Writer, fams []*dto.MetricFamily, f expfmt.Format) error {
+func encodeExpfmt(w io.Writer, fams []*dto.MetricFamily, f expfmt.Format, terminate bool) error {
 	enc := expfmt.NewEncoder(w, f)
 	for _, mf := range fams {
 		if err := enc.Encode(mf); err != nil {
 			return fmt.Errorf("encode %s: %w", mf.GetName(), err)
 		}
 	}
-	if c, ok := enc.(expfmt.Closer); ok {
+	if c, ok := enc.(expfmt.Closer); ok && terminate {
 		if err := c.Close(); err != nil {
 			return fmt.Errorf("encode: %w", err)
 		}

@@ -109,3 +109,51 @@ func TestEncodeFormats(t *testing.T) {
 		})
 	}
 }
+
+// TestAppendBuildsAnAnswerOfParts: two Append calls and the terminator
+// give the document one Encode of all the families gives, in each format
+// the encoder writes, and a stream of new formats (one per hostile Accept
+// header) is still encoded right past the bound on remembered formats.
+func TestAppendBuildsAnAnswerOfParts(t *testing.T) {
+	first, err := Parse([]byte("# TYPE a counter\na_total 1\n"), FormatText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := Parse([]byte("# TYPE b gauge\nb{x=\"y\"} 2.5\n"), FormatText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	formats := []expfmt.Format{expfmt.FmtText, expfmt.FmtOpenMetrics_1_0_0}
+	for i := range maxFormatInfos + 10 {
+		formats = append(formats, expfmt.Format(string(expfmt.FmtOpenMetrics_1_0_0)+"; escaping=underscores; n="+strings.Repeat("x", i)))
+	}
+	for _, f := range formats {
+		var whole bytes.Buffer
+		if err := Encode(&whole, append(append(first[:0:0], first...), second...), f); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		b, err := Append(nil, first, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err = Append(b, second, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = append(b, Terminator(f)...)
+		if !bytes.Equal(b, whole.Bytes()) {
+			t.Fatalf("%s: parts give\n%s\nwant\n%s", f, b, whole.Bytes())
+		}
+		if om := strings.HasPrefix(string(f), string(expfmt.FmtOpenMetrics_1_0_0)); om != bytes.HasSuffix(b, []byte("# EOF\n")) {
+			t.Errorf("%s: terminator wrong in\n%s", f, b)
+		}
+	}
+	if n := formatInfoCount.Load(); n <= maxFormatInfos {
+		t.Errorf("only %d formats seen, the test wants to pass the bound of %d", n, maxFormatInfos)
+	}
+	stored := 0
+	formatInfos.Range(func(_, _ any) bool { stored++; return true })
+	if stored > maxFormatInfos {
+		t.Errorf("%d formats remembered, bound %d", stored, maxFormatInfos)
+	}
+}

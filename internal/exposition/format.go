@@ -34,6 +34,11 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // Format says which grammar a document follows; the two differ in comments,
@@ -120,4 +125,34 @@ func (e *ParseError) Error() string {
 		return e.Msg
 	}
 	return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
+}
+
+// formatInfo is what the encoder needs of an expfmt.Format. Format's own
+// methods split the string anew on every call, and the server asks on
+// every answer, so each distinct format is parsed once.
+type formatInfo struct {
+	typ     expfmt.FormatType
+	version string
+	scheme  model.EscapingScheme
+}
+
+var (
+	formatInfos     sync.Map // expfmt.Format -> formatInfo
+	formatInfoCount atomic.Int32
+)
+
+// maxFormatInfos bounds the formats remembered: a format comes from a
+// client's Accept header, and a hostile client could send a new one every
+// time. Past the bound, formats are parsed on every use.
+const maxFormatInfos = 64
+
+func infoOf(f expfmt.Format) formatInfo {
+	if v, ok := formatInfos.Load(f); ok {
+		return v.(formatInfo)
+	}
+	fi := formatInfo{typ: f.FormatType(), version: f.Version(), scheme: f.ToEscapingScheme()}
+	if formatInfoCount.Add(1) <= maxFormatInfos {
+		formatInfos.Store(f, fi)
+	}
+	return fi
 }

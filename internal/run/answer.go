@@ -1,8 +1,6 @@
 package run
 
 import (
-	"bytes"
-	"strconv"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -22,71 +20,23 @@ const (
 	cachedName   = "metricwrap_exporter_cached"
 )
 
-// omEOF ends an OpenMetrics document; bodies are kept without it so that
-// the outcome series can follow.
-var omEOF = []byte("# EOF\n")
-
-func isOpenMetrics(f expfmt.Format) bool { return f.FormatType() == expfmt.TypeOpenMetrics }
-
 // encodeFamilies encodes fams in f with the exposition layer's encoder,
-// without OpenMetrics' terminator.
+// without the terminator: an answer appends our own series after them.
 func encodeFamilies(fams []*dto.MetricFamily, f expfmt.Format) ([]byte, error) {
-	var b bytes.Buffer
-	if err := exposition.Encode(&b, fams, f); err != nil {
-		return nil, err
-	}
-	out := b.Bytes()
-	if isOpenMetrics(f) {
-		out = bytes.TrimSuffix(out, omEOF)
-	}
-	return out, nil
+	return exposition.Append(nil, fams, f)
 }
 
 // assemble is a whole answer: body, then the extra families, then the
-// terminator f needs.
+// terminator f needs, in one buffer.
 func assemble(body []byte, f expfmt.Format, extra []*dto.MetricFamily) []byte {
-	if t := f.FormatType(); t == expfmt.TypeTextPlain || t == expfmt.TypeOpenMetrics {
-		out := make([]byte, 0, len(body)+128*len(extra)+len(omEOF))
-		out = appendGauges(append(out, body...), extra)
-		if isOpenMetrics(f) {
-			out = append(out, omEOF...)
-		}
-		return out
-	}
-	tail, err := encodeFamilies(extra, f)
+	end := exposition.Terminator(f)
+	out := make([]byte, 0, len(body)+160*len(extra)+len(end))
+	out, err := exposition.Append(append(out, body...), extra, f)
 	if err != nil {
 		// Our own series are valid by construction.
-		tail = nil
+		out = out[:len(body)]
 	}
-	return append(append(make([]byte, 0, len(body)+len(tail)), body...), tail...)
-}
-
-// appendGauges writes our own gauges (one sample, plain label values) in
-// the syntax text 0.0.4 and OpenMetrics share, without going through the
-// encoder for a few lines on every answer.
-func appendGauges(b []byte, fams []*dto.MetricFamily) []byte {
-	for _, mf := range fams {
-		name := mf.GetName()
-		b = append(append(append(append(b, "# HELP "...), name...), ' '), mf.GetHelp()...)
-		b = append(append(append(b, "\n# TYPE "...), name...), " gauge\n"...)
-		for _, m := range mf.GetMetric() {
-			b = append(b, name...)
-			for i, l := range m.GetLabel() {
-				if i == 0 {
-					b = append(b, '{')
-				} else {
-					b = append(b, ',')
-				}
-				b = strconv.AppendQuote(append(append(b, l.GetName()...), '='), l.GetValue())
-			}
-			if len(m.GetLabel()) > 0 {
-				b = append(b, '}')
-			}
-			b = strconv.AppendFloat(append(b, ' '), m.GetGauge().GetValue(), 'g', -1, 64)
-			b = append(b, '\n')
-		}
-	}
-	return b
+	return append(out, end...)
 }
 
 // repeat answers with cached entry c in format f: as a cache hit (class
@@ -98,8 +48,8 @@ func repeat(x *exporter.Entry, c *cached, f expfmt.Format, res *exporter.Result,
 	body := c.body
 	if c.format != f {
 		text := c.body
-		if isOpenMetrics(c.format) {
-			text = append(append([]byte(nil), text...), omEOF...)
+		if end := exposition.Terminator(c.format); end != nil {
+			text = append(append([]byte(nil), text...), end...)
 		}
 		fams, err := exposition.Parse(text, exposition.Detect(text))
 		if err == nil {
