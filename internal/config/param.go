@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
@@ -79,6 +80,13 @@ func (p *ParamConfig) Args(name, value string) []string {
 	format := p.Arg
 	if format == "" {
 		format = DefaultArgFormat
+	}
+	if strings.IndexFunc(format, unicode.IsSpace) < 0 {
+		// One argument, the usual case: no Fields to split it.
+		if format == "" {
+			return []string{}
+		}
+		return []string{expandPlaceholders(format, name, value)}
 	}
 	fields := strings.Fields(format)
 	out := make([]string, len(fields))

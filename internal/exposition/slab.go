@@ -13,7 +13,9 @@ const maxChunk = 1024
 
 func (s *slab[T]) grow(n int) {
 	if s.next == 0 {
-		s.next = 8
+		// Most documents an exporter writes per run are small: the first
+		// chunk holds one, and chunks double from there.
+		s.next = 1
 	} else if s.next < maxChunk {
 		s.next *= 2
 	}

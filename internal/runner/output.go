@@ -229,6 +229,10 @@ func (m *metricsFD) read(limit int64) ([]byte, error) {
 			break
 		}
 		buf = buf[:len(buf)+n]
+		if len(buf) < cap(buf) && int64(len(buf)) >= m.size {
+			// A short read of all the file held at open time: the end.
+			break
+		}
 	}
 	if int64(len(buf)) > limit {
 		return nil, tooLargeError(limit)
