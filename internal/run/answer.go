@@ -23,14 +23,14 @@ const (
 // encodeFamilies encodes fams in f with the exposition layer's encoder,
 // without the terminator: an answer appends our own series after them.
 func encodeFamilies(fams []*dto.MetricFamily, f expfmt.Format) ([]byte, error) {
-	return exposition.Append(nil, fams, f)
+	return exposition.Append(make([]byte, 0, 512), fams, f)
 }
 
 // assemble is a whole answer: body, then the extra families, then the
 // terminator f needs, in one buffer.
 func assemble(body []byte, f expfmt.Format, extra []*dto.MetricFamily) []byte {
 	end := exposition.Terminator(f)
-	out := make([]byte, 0, len(body)+160*len(extra)+len(end))
+	out := make([]byte, 0, len(body)+256*len(extra)+len(end))
 	out, err := exposition.Append(append(out, body...), extra, f)
 	if err != nil {
 		// Our own series are valid by construction.
@@ -83,22 +83,61 @@ func marker(x *exporter.Entry, repeated bool) *dto.MetricFamily {
 // one, success (with the failure's class as its reason label), duration,
 // and the exit code for the process kinds when a process ran.
 func outcome(x *exporter.Entry, c Class, d time.Duration, res *exporter.Result, mark *dto.MetricFamily) []*dto.MetricFamily {
-	var fams []*dto.MetricFamily
+	o := &outcomeSeries{}
+	fams := o.fams[:0]
 	if mark != nil {
 		fams = append(fams, mark)
 	}
 	if c == Success {
-		fams = append(fams, gauge(successName, "1 when the exporter's run succeeded, else 0 with the reason as a label.", 1, nil))
+		fams = append(fams, o.gauge(0, &successText, 1))
 	} else {
-		fams = append(fams, gauge(successName, "1 when the exporter's run succeeded, else 0 with the reason as a label.", 0,
-			[]*dto.LabelPair{{Name: ptr("reason"), Value: ptr(string(c))}}))
+		reason := string(c)
+		o.reason = dto.LabelPair{Name: &reasonLabel, Value: &reason}
+		o.labels[0] = &o.reason
+		fams = append(fams, o.gauge(0, &successText, 0))
+		o.metric[0].Label = o.labels[:]
 	}
-	fams = append(fams, gauge(durationName, "How long the exporter's run took, in seconds.", d.Seconds(), nil))
+	fams = append(fams, o.gauge(1, &durationText, d.Seconds()))
 	if k := x.Kind(); (k == exporter.KindCommand || k == exporter.KindPython) && res != nil && c != Overloaded {
-		fams = append(fams, gauge(exitCodeName, "The exporter process's exit code; -1 when a signal ended it.", float64(res.ExitCode), nil))
+		fams = append(fams, o.gauge(2, &exitCodeText, float64(res.ExitCode)))
 	}
 	return fams
 }
+
+// outcomeSeries holds an answer's outcome families in one allocation:
+// they are made for every answer.
+type outcomeSeries struct {
+	fams    [4]*dto.MetricFamily
+	family  [3]dto.MetricFamily
+	metric  [3]dto.Metric
+	metrics [3][1]*dto.Metric
+	value   [3]dto.Gauge
+	v       [3]float64
+	reason  dto.LabelPair
+	labels  [1]*dto.LabelPair
+}
+
+// gauge fills family i with one sample of value v.
+func (o *outcomeSeries) gauge(i int, t *seriesText, v float64) *dto.MetricFamily {
+	o.v[i] = v
+	o.value[i].Value = &o.v[i]
+	o.metric[i].Gauge = &o.value[i]
+	o.metrics[i][0] = &o.metric[i]
+	o.family[i] = dto.MetricFamily{Name: &t.name, Help: &t.help, Type: &gaugeType, Metric: o.metrics[i][:]}
+	return &o.family[i]
+}
+
+// seriesText is a series' name and help, shared by every answer (the
+// families point at them and never change them).
+type seriesText struct{ name, help string }
+
+var (
+	successText  = seriesText{successName, "1 when the exporter's run succeeded, else 0 with the reason as a label."}
+	durationText = seriesText{durationName, "How long the exporter's run took, in seconds."}
+	exitCodeText = seriesText{exitCodeName, "The exporter process's exit code; -1 when a signal ended it."}
+	reasonLabel  = "reason"
+	gaugeType    = dto.MetricType_GAUGE
+)
 
 func gauge(name, help string, v float64, labels []*dto.LabelPair) *dto.MetricFamily {
 	return &dto.MetricFamily{
