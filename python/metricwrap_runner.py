@@ -383,23 +383,41 @@ def main(argv, prepared=False):
 # The worker does once what every cold run does first (import
 # prometheus_client, make `exporters` and `lib` importable) and imports each
 # NAME, then serves run requests from metricwrap on the Unix socket it got as
-# fd 3. For each request it forks a child that becomes exactly a cold run of
-# the request's arguments: its own process group, the request's environment,
-# working directory and argv, the stdout and stderr pipes metricwrap passed
-# along (SCM_RIGHTS), then main() and the interpreter's normal exit. Every run
-# thus starts from the state right after the imports and leaves nothing
-# behind in the worker.
+# fd 3. It never runs exporter code itself. It keeps one spare child, forked
+# ahead of time (at start, and right after the previous spare was handed its
+# run), that waits on a socketpair with the worker; the worker hands each
+# request to the spare (the request's JSON and the stdout and stderr pipes
+# metricwrap passed along, SCM_RIGHTS), and the spare becomes exactly a cold
+# run of it: its own process group (made at fork), the request's
+# environment, working directory and argv, those pipes as fds 1 and 2, then
+# main() and the interpreter's normal exit. A spare forked earlier is
+# identical to one forked at the request, as the worker's state does not
+# change between requests, so every run starts from the state right after
+# the imports and leaves nothing behind in the worker.
+#
+# A run that ends normally closes fds 1 and 2 and reports its pid and exit
+# code on its socketpair just before os._exit, so neither metricwrap nor the
+# worker waits for the kernel to tear down the child's address space (about
+# a millisecond): the worker then sends SIGKILL to the child's group (the
+# child included; it is not reaped yet, so the group id cannot be reused)
+# and answers at once, and reaps the child later without a second answer. A
+# child that dies otherwise (a signal, exec of a plain script, a crash)
+# reports nothing and is answered when it has been reaped, as before.
 #
 # Frames in both directions are a 4-byte big-endian length and a JSON object.
 #   metricwrap -> worker: {"op": "run", "id", "args", "env", "dir"} with two
 #                         fds (stdout, stderr); {"op": "signal", "id", "sig"}
+#                         (delivered only while the run's child is unreaped)
 #   worker -> metricwrap: {"ready": true, "files": [...], "failed": {...}} or
 #                         {"fatal": TRACEBACK} once; {"id", "pid"} or
-#                         {"id", "error"} per run when forked; {"id", "code"}
-#                         or {"id", "signal"} when the child has exited, its
-#                         group has been sent SIGKILL and it has been reaped.
+#                         {"id", "error"} per run when handed to a child;
+#                         then exactly one {"id", "code"} or {"id", "signal"}
+#                         once the child has ended (reported its exit code
+#                         after closing its stdout and stderr, or exited and
+#                         been reaped) and its group has been sent SIGKILL.
 # End of input (metricwrap closed the socket or died) kills every child's
-# group and ends the worker.
+# group, the spare's included, reaps them and ends the worker; a spare whose
+# worker is gone (end of input on its socketpair) exits quietly.
 # ---------------------------------------------------------------------------
 
 WORKER_FLAG = "--worker"
@@ -484,31 +502,96 @@ def _user_files(root):
     return files
 
 
-class _Child:
-    """A forked child's run, entered once the worker's frames are gone."""
+# What a child writes on its socketpair as its run ends normally: its pid
+# (so a process the run forked cannot speak for it) and its exit code.
+_REPORT = ">ii"
 
-    def __init__(self, msg, out_fd, err_fd, close_fds):
-        self.msg, self.out_fd, self.err_fd, self.close_fds = msg, out_fd, err_fd, close_fds
+
+def _recv_fds(sock, buf, fds):
+    """Reads once from sock into buf, adding any fds that came along to
+    fds; returns how many bytes came (0 at end of input)."""
+    import array
+    import socket
+    data, anc, _, _ = sock.recvmsg(1 << 16, socket.CMSG_SPACE(MAX_FDS * array.array("i").itemsize))
+    for level, kind, cdata in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            got = array.array("i")
+            got.frombytes(cdata[:len(cdata) - len(cdata) % got.itemsize])
+            fds.extend(got)
+    buf += data
+    return len(data)
+
+
+class _Child:
+    """A forked child: a spare waiting on its socketpair with the worker
+    until its run comes, then exactly a cold run of it. Forked with nothing
+    of the worker's open but its standard streams, so it holds no pipe of
+    another run."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        st = os.fstat(sock.fileno())
+        self.ident = (st.st_dev, st.st_ino)
+
+    def receive(self):
+        """Waits for the run: its request, stdout fd and stderr fd. Ends
+        the process quietly when the worker goes away first."""
+        import json
+        import struct
+        buf, fds = bytearray(), []
+        try:
+            while len(buf) < 4 or len(buf) < 4 + struct.unpack(">I", buf[:4])[0]:
+                if _recv_fds(self.sock, buf, fds) == 0:
+                    os._exit(1 if buf else 0)
+        except OSError:
+            os._exit(1)
+        if len(fds) != 2:
+            os._exit(1)
+        (n,) = struct.unpack(">I", buf[:4])
+        return json.loads(bytes(buf[4:4 + n])), fds[0], fds[1]
 
     def enter(self):
-        import signal
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        for fd in self.close_fds:
+        """Becomes the run: its pipes as stdout and stderr, its directory,
+        environment and argv. Returns the runner's arguments."""
+        msg, out_fd, err_fd = self.receive()
+        os.dup2(out_fd, 1)
+        os.dup2(err_fd, 2)
+        for fd in (out_fd, err_fd):
+            if fd > 2:
+                os.close(fd)
+        if msg.get("dir"):
+            os.chdir(msg["dir"])
+        _unfreeze_env(msg.get("env") or [])
+        sys.argv = sys.argv[:1] + list(msg["args"])
+        return list(msg["args"])
+
+    def report(self, code):
+        """Closes stdout and stderr, so metricwrap's pipes reach end of file
+        now rather than after the kernel has torn this process down, and
+        tells the worker the run ended with code. Skipped when the run
+        replaced the socket's fd with another file."""
+        import struct
+        for fd in (1, 2):
             try:
                 os.close(fd)
             except OSError:
                 pass
-        os.dup2(self.out_fd, 1)
-        os.dup2(self.err_fd, 2)
-        for fd in (self.out_fd, self.err_fd):
-            if fd > 2:
-                os.close(fd)
-        if self.msg.get("dir"):
-            os.chdir(self.msg["dir"])
-        _unfreeze_env(self.msg.get("env") or [])
-        sys.argv = sys.argv[:1] + list(self.msg["args"])
-        return list(self.msg["args"])
+        try:
+            st = os.fstat(self.sock.fileno())
+            if (st.st_dev, st.st_ino) == self.ident:
+                self.sock.send(struct.pack(_REPORT, os.getpid(), code))
+        except OSError:
+            pass
+
+
+class _Run:
+    """A run handed to a child, from then until the child is reaped."""
+
+    def __init__(self, rid, pid, sock):
+        self.rid, self.pid = rid, pid
+        self.sock = sock  # the worker's end of the child's socketpair; None once closed
+        self.buf = bytearray()
+        self.answered = False
 
 
 class _Worker:
@@ -516,8 +599,11 @@ class _Worker:
         self.sock = sock
         self.buf = bytearray()
         self.fds = []        # received, not yet used, in arrival order
-        self.children = {}   # pid -> run id
-        self.pids = {}       # run id -> pid
+        self.children = {}   # pid -> _Run, until reaped
+        self.pids = {}       # run id -> pid, until reaped
+        self.spare = None    # (pid, socket) of the child waiting for a run
+        self.lost = set()    # pids of spares that died or were dropped, not yet reaped
+        self.sel = None
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
         os.set_blocking(self.wake_r, False)
@@ -528,22 +614,22 @@ class _Worker:
     def serve(self):
         """Runs until metricwrap goes away (returns None) or, in a forked
         child, returns the child's _Child."""
-        import array
         import json
         import selectors
         import signal
-        import socket
         import struct
 
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
         signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
-        sel = selectors.DefaultSelector()
-        sel.register(self.sock, selectors.EVENT_READ, "sock")
-        sel.register(self.wake_r, selectors.EVENT_READ, "wake")
-        ancsize = socket.CMSG_SPACE(MAX_FDS * array.array("i").itemsize)
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self.sock, selectors.EVENT_READ, "sock")
+        self.sel.register(self.wake_r, selectors.EVENT_READ, "wake")
         try:
+            child = self.fork_spare()
+            if child is not None:
+                return child
             while True:
-                for key, _ in sel.select():
+                for key, _ in self.sel.select():
                     if key.data == "wake":
                         try:
                             while os.read(self.wake_r, 512):
@@ -552,28 +638,24 @@ class _Worker:
                             pass
                         self.reap()
                         continue
-                    data, anc, _, _ = self.sock.recvmsg(1 << 16, ancsize)
-                    for level, kind, cdata in anc:
-                        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                            fds = array.array("i")
-                            fds.frombytes(cdata[:len(cdata) - len(cdata) % fds.itemsize])
-                            self.fds.extend(fds)
-                    if not data:
+                    if isinstance(key.data, _Run):
+                        self.read_report(key.data)
+                        continue
+                    if _recv_fds(self.sock, self.buf, self.fds) == 0:
                         self.shutdown()
                         return None
-                    self.buf += data
                     while len(self.buf) >= 4:
                         (n,) = struct.unpack(">I", self.buf[:4])
                         if n > MAX_FRAME:
                             raise ValueError(f"frame of {n} bytes")
                         if len(self.buf) < 4 + n:
                             break
-                        msg = json.loads(bytes(self.buf[4:4 + n]))
+                        raw = bytes(self.buf[4:4 + n])
                         del self.buf[:4 + n]
+                        msg = json.loads(raw)
                         if msg.get("op") == "run":
-                            child = self.start(msg)
+                            child = self.start(msg, raw)
                             if child is not None:
-                                sel.close()
                                 return child
                         elif msg.get("op") == "signal":
                             self.signal(msg)
@@ -582,7 +664,67 @@ class _Worker:
                 self.shutdown()
             raise
 
-    def start(self, msg):
+    def fork_spare(self, extra=()):
+        """Forks the spare. Returns its _Child in the child and None in the
+        worker; raises OSError when it cannot fork. extra are fds the worker
+        holds outside its own state (the run being handed), closed in the
+        child too."""
+        import signal
+        import socket
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        ours, theirs = socket.socketpair()
+        try:
+            pid = os.fork()
+        except OSError:
+            ours.close()
+            theirs.close()
+            raise
+        if pid == 0:
+            runs = list(self.children.values())
+            self.children = None  # never shut down the worker's children here
+            # Its group exists before metricwrap can learn its pid.
+            try:
+                os.setpgid(0, 0)
+            except OSError:
+                pass
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            ours.close()
+            # Closing a copy of a registered fd leaves the worker's epoll
+            # registrations alone; unregistering here would not.
+            socks = [self.sock] + [r.sock for r in runs if r.sock is not None]
+            if self.spare is not None:
+                socks.append(self.spare[1])
+            for s in socks:
+                s.close()
+            self.sel.close()
+            for fd in [self.wake_r, self.wake_w] + self.fds + list(extra):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            self.fds, self.spare, self.lost = [], None, set()
+            return _Child(theirs)
+        theirs.close()
+        try:
+            os.setpgid(pid, pid)
+        except OSError:
+            pass
+        self.spare = (pid, ours)
+        return None
+
+    def start(self, msg, raw):
+        """Hands run msg (raw: its JSON) to the spare, forking one first
+        when there is none, then forks the next spare. Returns a _Child in
+        a forked child, else None."""
+        import array
+        import selectors
+        import socket
+        import struct
         rid = msg["id"]
         if len(self.fds) < 2:
             self.send({"id": rid, "error": "run request without its stdout and stderr"})
@@ -591,40 +733,88 @@ class _Worker:
         problem = None
         if msg.get("dir") and not os.path.isdir(msg["dir"]):
             problem = f"working directory {msg['dir']}: not a directory"
-        pid = -1
-        if problem is None:
-            for stream in (sys.stdout, sys.stderr):
+        frame = struct.pack(">I", len(raw)) + raw
+        # A second try when the spare turns out dead: a fresh one is forked.
+        for _ in range(2 if problem is None else 0):
+            if self.spare is None:
                 try:
-                    stream.flush()
-                except (OSError, ValueError):
-                    pass
+                    child = self.fork_spare((out_fd, err_fd))
+                except OSError as e:
+                    problem = f"fork: {e}"
+                    break
+                if child is not None:
+                    return child
+            pid, sock = self.spare
+            self.spare = None
             try:
-                pid = os.fork()
+                n = sock.sendmsg([frame], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [out_fd, err_fd]))])
+                if n < len(frame):
+                    sock.sendall(frame[n:])
             except OSError as e:
-                problem = f"fork: {e}"
-        if pid == 0:
-            try:
-                os.setpgid(0, 0)
-            except OSError:
-                pass
-            self.sock.close()
-            close = [self.wake_r, self.wake_w] + self.fds
-            self.children = None  # never shut down the worker's children here
-            return _Child(msg, out_fd, err_fd, close)
+                self.drop_spare(pid, sock)
+                problem = f"handing the run to a child: {e}"
+                continue
+            problem = None
+            break
         os.close(out_fd)
         os.close(err_fd)
         if problem is not None:
             self.send({"id": rid, "error": problem})
             return None
+        run = _Run(rid, pid, sock)
+        self.children[pid] = run
+        self.pids[rid] = pid
+        self.sel.register(sock, selectors.EVENT_READ, run)
+        self.send({"id": rid, "pid": pid})
         try:
-            # Also here, so the group exists before metricwrap can signal it.
-            os.setpgid(pid, pid)
+            return self.fork_spare()
+        except OSError:
+            return None  # forked at the next request instead
+
+    def drop_spare(self, pid, sock):
+        """Gives up a spare that cannot take its run; reaped on SIGCHLD."""
+        import signal
+        sock.close()
+        try:
+            os.killpg(pid, signal.SIGKILL)
         except OSError:
             pass
-        self.children[pid] = rid
-        self.pids[rid] = pid
-        self.send({"id": rid, "pid": pid})
-        return None
+        self.lost.add(pid)
+
+    def read_report(self, run):
+        """Reads what run's child wrote on its socketpair. On its report
+        (pid and exit code; the pid is not reaped, so its group id is still
+        its own) the group gets SIGKILL and the run is answered; the child
+        is reaped later without a second answer."""
+        import signal
+        import struct
+        if run.sock is None:
+            return
+        try:
+            data = run.sock.recv(256)
+        except OSError:
+            data = b""
+        run.buf += data
+        size = struct.calcsize(_REPORT)
+        while not run.answered and len(run.buf) >= size:
+            pid, code = struct.unpack(_REPORT, run.buf[:size])
+            del run.buf[:size]
+            if pid != run.pid:
+                continue
+            try:
+                os.killpg(run.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            run.answered = True
+            self.send({"id": run.rid, "code": code})
+        if run.answered or not data:
+            self.drop_report(run)
+
+    def drop_report(self, run):
+        if run.sock is not None:
+            self.sel.unregister(run.sock)
+            run.sock.close()
+            run.sock = None
 
     def signal(self, msg):
         pid = self.pids.get(msg.get("id"))
@@ -657,8 +847,15 @@ class _Worker:
             pass
         return status
 
+    def reaped(self, pid):
+        """Reaps pid if it has exited; whether it is gone."""
+        try:
+            return self.finish(pid, False) is not None
+        except ChildProcessError:
+            return True
+
     def reap(self):
-        for pid, rid in list(self.children.items()):
+        for pid, run in list(self.children.items()):
             try:
                 status = self.finish(pid, False)
             except ChildProcessError:
@@ -666,27 +863,43 @@ class _Worker:
             if status is None:
                 continue
             del self.children[pid]
-            del self.pids[rid]
+            del self.pids[run.rid]
+            self.drop_report(run)
+            if run.answered:
+                continue
+            run.answered = True
             if status == -1:
-                self.send({"id": rid, "signal": 9})
+                self.send({"id": run.rid, "signal": 9})
             elif os.WIFSIGNALED(status):
-                self.send({"id": rid, "signal": os.WTERMSIG(status)})
+                self.send({"id": run.rid, "signal": os.WTERMSIG(status)})
             else:
-                self.send({"id": rid, "code": os.WEXITSTATUS(status)})
+                self.send({"id": run.rid, "code": os.WEXITSTATUS(status)})
+        # A spare that died waiting is replaced at the next request.
+        if self.spare is not None and self.reaped(self.spare[0]):
+            self.spare[1].close()
+            self.spare = None
+        for pid in list(self.lost):
+            if self.reaped(pid):
+                self.lost.discard(pid)
 
     def shutdown(self):
         import signal
-        for pid in list(self.children):
+        pids = list(self.children) + list(self.lost)
+        if self.spare is not None:
+            pids.append(self.spare[0])
+        for pid in pids:
             try:
                 os.killpg(pid, signal.SIGKILL)
             except OSError:
                 pass
-        for pid in list(self.children):
+        for pid in pids:
             try:
                 self.finish(pid, True)
             except ChildProcessError:
                 pass
         self.children.clear()
+        self.lost.clear()
+        self.spare = None
 
 
 def worker_main(argv):
@@ -733,17 +946,18 @@ def worker_main(argv):
     child = worker.serve()
     if child is None:
         return 0
-    # In the forked child: from here on, exactly a cold run.
-    _exit_like_interpreter(lambda: main(child.enter(), prepared=True))
+    # In a forked child: it waits for its run, then is exactly a cold run.
+    _exit_like_interpreter(lambda: main(child.enter(), prepared=True), child.report)
 
 
-def _exit_like_interpreter(run):
+def _exit_like_interpreter(run, report=None):
     """Calls run() and ends the process as the interpreter ends a script
     (SystemExit's code or message, a traceback for any other exception,
     non-daemon threads joined, atexit handlers, standard streams flushed),
     but without tearing down every object: in a forked child that would
     write to, and so copy, nearly every page it shares with the worker,
-    which costs far more than the run itself."""
+    which costs far more than the run itself. report(code), when given, is
+    called just before the exit of a run that was not interrupted."""
     import atexit
     import signal
     import threading
@@ -779,7 +993,10 @@ def _exit_like_interpreter(run):
     if interrupted:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)
-    os._exit(code & 0xFF)
+    code &= 0xFF
+    if report is not None:
+        report(code)
+    os._exit(code)
 
 
 if __name__ == "__main__":

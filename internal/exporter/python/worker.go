@@ -193,7 +193,8 @@ func (w *worker) send(msg *request, fds ...int) error {
 	return err
 }
 
-// launch is the runner.Launcher that forks the run's child in the worker.
+// launch is the runner.Launcher that hands the run to the worker, which
+// gives it to the child it forked ahead of time (or forks one now).
 func (w *worker) launch(l runner.Launch) (runner.Launched, error) {
 	if len(l.Args) < 2 || l.Args[1] != w.key.Runner {
 		return nil, fmt.Errorf("%w: not a run of this worker's runner", ErrUnavailable)
@@ -244,7 +245,7 @@ func (w *worker) launch(l runner.Launch) (runner.Launched, error) {
 	}
 }
 
-// launched is a child forked by the worker.
+// launched is a run's child, forked by the worker.
 type launched struct {
 	w   *worker
 	id  uint64
@@ -271,6 +272,17 @@ func (l *launched) Signal(sig syscall.Signal) error {
 	return l.w.send(&request{Op: "signal", ID: l.id, Sig: int(sig)})
 }
 
+// Wait returns how the run ended once the worker says so: either the child
+// reported its exit code, after closing its stdout and stderr, just before
+// exiting, or it exited without a report (a signal, a plain script's exec)
+// and has been reaped; in both cases the child's group has then been sent
+// SIGKILL. A child that reported may not be reaped yet: unlike what
+// runner.Launched's Wait promises, this does not wait for the reaping,
+// which would wait for the kernel to tear down the child's copy of the
+// worker (about a millisecond). No reused pid is hit for it: Signal does
+// nothing once Wait has returned, and the worker signals a group only
+// while its leader is unreaped. With the worker gone, Wait sends SIGKILL
+// to the group itself and returns errWorkerLost.
 func (l *launched) Wait() (runner.Exit, error) {
 	var msg reply
 	select {
