@@ -4,7 +4,10 @@
 // it prints p50/p99 latency and throughput of /metrics/NAME for both and
 // their ratio. With -soak N it then runs N warm requests and reports the
 // worker's RSS, fds and children before and after, and leftover private
-// directories. Driven by scripts/bench-python:
+// directories. The runs' private directories are made (via TMPDIR) in a
+// directory of /dev/shm when that is a writable tmpfs, as the runner's own
+// default puts them there, else in the bench's temporary directory. Driven
+// by scripts/bench-python:
 //
 //	benchpython -bin PATH [-c 1,8] [-d 3s] [-rounds 3] [-soak 0]
 package main
@@ -66,12 +69,14 @@ func run(bin, conc string, dur time.Duration, rounds, soak int) error {
 	}
 	defer os.RemoveAll(tmp)
 	exp := filepath.Join(tmp, "checkout", "exporters")
-	runs := filepath.Join(tmp, "runs")
-	for _, d := range []string{exp, runs} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return err
-		}
+	if err := os.MkdirAll(exp, 0o755); err != nil {
+		return err
 	}
+	runs, err := runsDir(tmp)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(runs)
 	file := filepath.Join(exp, "bench.py")
 	if err := os.WriteFile(file, []byte(exporterSrc), 0o644); err != nil {
 		return err
@@ -142,6 +147,22 @@ exporters:
 	}
 	return nil
 }
+
+// runsDir makes the parent of the runs' private directories: in /dev/shm
+// when it is a writable tmpfs, as users get by default, else under tmp.
+func runsDir(tmp string) (string, error) {
+	var st syscall.Statfs_t
+	if syscall.Statfs("/dev/shm", &st) == nil && st.Type == tmpfsMagic && syscall.Access("/dev/shm", 0o2 /* W_OK */) == nil {
+		if dir, err := os.MkdirTemp("/dev/shm", "benchpython-runs-"); err == nil {
+			return dir, nil
+		}
+	}
+	dir := filepath.Join(tmp, "runs")
+	return dir, os.Mkdir(dir, 0o755)
+}
+
+// tmpfsMagic is TMPFS_MAGIC of statfs(2).
+const tmpfsMagic = 0x01021994
 
 // stats collects request latencies over rounds.
 type stats struct {
