@@ -299,13 +299,29 @@ def write_atomically(path, data):
     place, so a reader never sees half a file (as prometheus_client's
     write_to_textfile does). No fsync: the file is read at once by
     metricwrap, or is the user's --output-filename, and surviving a power
-    cut is not its job; an fsync costs milliseconds on every run."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".")
+    cut is not its job; an fsync costs milliseconds on every run.
+
+    The temporary file is named for this process's pid, unique among the
+    running processes, rather than by tempfile, whose random names cost a
+    fresh (or freshly forked) process about a quarter of a millisecond.
+    O_EXCL keeps it safe: a file left by a process that died under a pid now
+    reused, or a writer in another pid namespace sharing the directory,
+    makes the open fail, and a random name is used instead."""
+    directory, base = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{base}.{os.getpid()}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
+        fd = os.open(tmp, flags, 0o600)
+    except FileExistsError:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{base}.")
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fchmod(fd, 0o644)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -568,3 +568,51 @@ class BailExporter(Exporter):
 		})
 	}
 }
+
+// TestWriteAtomically: the metrics file appears whole with mode 0644 and
+// nothing beside it, also when the temporary name of this pid is taken (a
+// file left by a process that died under the same pid): that file is left
+// alone and a random name is used.
+func TestWriteAtomically(t *testing.T) {
+	py := pythonForTests(t)
+	runner, err := Install(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := `import os, sys
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+import metricwrap_runner as r
+path = sys.argv[2]
+if sys.argv[3] == "taken":
+    with open(os.path.join(os.path.dirname(path), ".out.prom.%d" % os.getpid()), "w") as f:
+        f.write("stale")
+r.write_atomically(path, b"x" * 100000)
+`
+	for _, tc := range []string{"free", "taken"} {
+		t.Run(tc, func(t *testing.T) {
+			dir := t.TempDir()
+			out := filepath.Join(dir, "out.prom")
+			cmd := exec.Command(py, "-c", script, runner, out, tc)
+			if b, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%v\n%s", err, b)
+			}
+			st, err := os.Stat(out)
+			if err != nil || st.Size() != 100000 || st.Mode().Perm() != 0o644 {
+				t.Fatalf("out.prom: %v, %v", st, err)
+			}
+			entries, _ := os.ReadDir(dir)
+			want := map[string]int{"free": 1, "taken": 2}[tc]
+			if len(entries) != want {
+				t.Errorf("%d files in the directory, want %d: %v", len(entries), want, entries)
+			}
+			for _, e := range entries {
+				if e.Name() == "out.prom" {
+					continue
+				}
+				if b, _ := os.ReadFile(filepath.Join(dir, e.Name())); string(b) != "stale" {
+					t.Errorf("left behind: %s (%q...)", e.Name(), b[:min(len(b), 10)])
+				}
+			}
+		})
+	}
+}
