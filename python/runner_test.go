@@ -616,3 +616,41 @@ r.write_atomically(path, b"x" * 100000)
 		})
 	}
 }
+
+// TestSpareWarmUp: a warm worker's spare runs the environment swap and
+// prometheus_client's code ahead of its run without error and leaves the
+// environment and the default registry as they were; it runs none of the
+// library's objects an exporter replaced.
+func TestSpareWarmUp(t *testing.T) {
+	py := pythonForTests(t)
+	runner, err := Install(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	exporters := filepath.Join(t.TempDir(), "exporters")
+	if err := os.MkdirAll(exporters, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := `import os, sys
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+import metricwrap_runner as r
+r.setup(sys.argv[2])
+import prometheus_client
+env, names = dict(os.environ), set(prometheus_client.REGISTRY._names_to_collectors)
+assert r._warm_up() is True
+assert dict(os.environ) == env, "environment changed"
+assert set(prometheus_client.REGISTRY._names_to_collectors) == names, "registry changed"
+ran = []
+class Patched(prometheus_client.Gauge):
+    def __init__(self, *a, **k):
+        ran.append(1)
+        super().__init__(*a, **k)
+prometheus_client.Gauge = Patched
+assert r._warm_up() is False and not ran, "ran a replaced Gauge"
+print("ok")
+`
+	b, err := exec.Command(py, "-c", script, runner, exporters).CombinedOutput()
+	if err != nil || string(b) != "ok\n" {
+		t.Fatalf("%v\n%s", err, b)
+	}
+}
