@@ -290,7 +290,7 @@ func soakCheck(client *http.Client, base string, servePid int, runs string, n in
 	wg.Wait()
 	failed.Range(func(k, _ any) bool { fmt.Println("soak error:", k); return true })
 	left, _ := os.ReadDir(runs)
-	fmt.Printf("soak: %d warm requests; worker pid %d (same after: %v); RSS %d -> %d KiB; fds %d -> %d; children after: %d; private dirs left: %d\n",
+	fmt.Printf("soak: %d warm requests; worker pid %d (same after: %v); RSS %d -> %d KiB; fds %d -> %d; children after (its spare included): %d; private dirs left: %d\n",
 		n, worker, workerPid(servePid) == worker, rss0, rssKB(worker), fds0, countFds(worker), len(childrenOf(worker)), len(left))
 	return nil
 }
