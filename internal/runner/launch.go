@@ -43,8 +43,10 @@ type Launched interface {
 	// Signal sends sig to the child's process group, unless the child has
 	// already been reaped (so a reused pid is never signalled).
 	Signal(sig syscall.Signal) error
-	// Wait blocks until the child has exited, every process left in its
-	// group has been sent SIGKILL, and the child has been reaped. An error
+	// Wait blocks until the child has exited (or, forked by a warm worker,
+	// has reported how it ends), every process left in its group has been
+	// sent SIGKILL, and the child has been reaped or will be by its parent,
+	// which keeps its pid, and so the group id, reserved until then. An error
 	// means the child's fate is unknown (its supervisor was lost); the
 	// group has then been sent SIGKILL anyway.
 	Wait() (Exit, error)
