@@ -59,14 +59,24 @@ func (w *sizeWatch) check() {
 		p.drain()
 	}
 	if w.checks++; w.checks > 1 {
+		over := false
 		if w.path != "" {
 			if st, err := os.Stat(w.path); err == nil && st.Size() > w.limit {
 				w.overflow()
-				return
+				over = true
 			}
 		}
-		if dirUsage(w.dir) > w.dirLimit {
+		if !over && dirUsage(w.dir) > w.dirLimit {
 			w.dirFull()
+			over = true
+		}
+		if over {
+			// The child is being stopped and may print on its way out:
+			// its pipes stream until they close, so it never blocks on
+			// one while the watch no longer drains them.
+			for _, p := range w.pipes {
+				p.stream()
+			}
 			return
 		}
 	}

@@ -574,3 +574,24 @@ func TestRunPrivateDirCap(t *testing.T) {
 		t.Fatalf("small second file: %v %q", err, res.Metrics)
 	}
 }
+
+// TestRunStoppedChildCanStillPrint: a child stopped for writing too much
+// that prints more than a pipe holds on its way out (its TERM handler) must
+// not block on its pipe until the SIGKILL: its exit is its own, and the
+// tail of what it printed is kept.
+func TestRunStoppedChildCanStillPrint(t *testing.T) {
+	s := spec(t, script(t, `trap 'head -c 200000 /dev/zero >&2; echo BYE >&2; exit 0' TERM
+head -c 2000000 /dev/zero > "$METRICS_FILE"; while :; do sleep 0.01; done`))
+	s.MaxOutputBytes = 1 << 20
+	s.KillGrace = 30 * time.Second
+	res, err := Run(context.Background(), s)
+	if !errors.Is(err, ErrOutputTooLarge) {
+		t.Fatalf("Run error = %v, want ErrOutputTooLarge", err)
+	}
+	if res.Signal != "" || res.ExitCode != 0 {
+		t.Errorf("the stopped child ended with signal %q, code %d; want its own exit 0 after TERM", res.Signal, res.ExitCode)
+	}
+	if !strings.HasSuffix(string(res.Stderr), "BYE\n") {
+		t.Errorf("stderr tail ends %q, want what the TERM handler printed last", lastBytes(res.Stderr, 16))
+	}
+}

@@ -68,8 +68,11 @@ exit %d`, mark, mark, i%3)))
 	}
 	reaped, killed := SupervisorCounts()
 	t.Logf("%d runs: the supervisor reaped %d orphans and killed %d", runs, reaped, killed)
-	if killed < runs {
-		t.Errorf("killed %d orphans, want at least one per run (the setsid one)", killed)
+	// Not one per run: a setsid'd process may die with its group before
+	// it has left it, and then there is no orphan to kill. That none
+	// survives is checked above.
+	if killed == 0 {
+		t.Errorf("killed no orphan in %d runs that each leave one", runs)
 	}
 }
 
