@@ -46,7 +46,7 @@ func (g *flightGroup) do(ctx, parent context.Context, key string, timeout time.D
 		f = &flight{done: make(chan struct{}), waiters: 1, cancel: cancel}
 		g.flights[key] = f
 		g.mu.Unlock()
-		return g.lead(ctx, key, f, fctx, fn)
+		return g.lead(ctx, fctx, key, f, fn)
 	}
 	f.waiters++
 	joined()
@@ -63,14 +63,15 @@ func (g *flightGroup) do(ctx, parent context.Context, key string, timeout time.D
 	}
 }
 
-// lead runs flight f in the goroutine of the caller that started it.
+// lead runs flight f, on its context fctx, in the goroutine of the caller
+// that started it (ctx is the caller's).
 // Handing every run to a goroutine of its own and back cost a goroutine,
 // a fresh stack grown on the way down to fork and exec, and the wake-ups
 // of both: a third of the server's futex and nanosleep calls. A leader
 // whose ctx ends first leaves the flight as any waiter does (the run is
 // cancelled when no one else waits on it) and returns ctx's error once the
 // run is over.
-func (g *flightGroup) lead(ctx context.Context, key string, f *flight, fctx context.Context,
+func (g *flightGroup) lead(ctx, fctx context.Context, key string, f *flight,
 	fn func(context.Context) (*exporter.Result, error)) (*exporter.Result, error) {
 	left := false // under g.mu
 	stop := context.AfterFunc(ctx, func() {
