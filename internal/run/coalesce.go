@@ -73,11 +73,11 @@ func (g *flightGroup) do(ctx, parent context.Context, key string, timeout time.D
 // run is over.
 func (g *flightGroup) lead(ctx, fctx context.Context, key string, f *flight,
 	fn func(context.Context) (*exporter.Result, error)) (*exporter.Result, error) {
-	left := false // under g.mu
+	// leave may run after the flight is over (ctx ended as it finished):
+	// it then finds the flight gone and does nothing.
 	stop := context.AfterFunc(ctx, func() {
 		g.mu.Lock()
 		defer g.mu.Unlock()
-		left = true
 		g.leave(key, f)
 	})
 	f.res, f.err = fn(fctx)
@@ -87,16 +87,16 @@ func (g *flightGroup) lead(ctx, fctx context.Context, key string, f *flight,
 	if g.flights[key] == f {
 		delete(g.flights, key)
 	}
-	gone := left
 	g.mu.Unlock()
 	close(f.done)
-	if gone {
-		return nil, ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	return f.res, f.err
 }
 
-// leave takes one waiter off f, under g.mu; the last one cancels the run.
+// leave takes one waiter off f, under g.mu; the last one cancels the run
+// (a run already over is not hurt by that).
 func (g *flightGroup) leave(key string, f *flight) {
 	f.waiters--
 	if f.waiters == 0 {
