@@ -7,10 +7,9 @@ import (
 	"syscall"
 )
 
-// pipe makes the pipe for one of the child's output streams: the read end
-// raw and non-blocking, the write end the child's. Without pipe2 the
-// close-on-exec flags are set under ForkLock, so no fork in between
-// inherits the pipe.
+// pipe makes the pipe for one of the child's output streams (see
+// pipeEnds). Without pipe2 the close-on-exec flags are set under ForkLock,
+// so no fork in between inherits the pipe.
 func pipe() (r int, w *os.File, err error) {
 	var p [2]int
 	syscall.ForkLock.RLock()
@@ -23,10 +22,5 @@ func pipe() (r int, w *os.File, err error) {
 	if err != nil {
 		return -1, nil, os.NewSyscallError("pipe", err)
 	}
-	if err := syscall.SetNonblock(p[0], true); err != nil {
-		syscall.Close(p[0])
-		syscall.Close(p[1])
-		return -1, nil, os.NewSyscallError("fcntl", err)
-	}
-	return p[0], os.NewFile(uintptr(p[1]), "|1"), nil
+	return pipeEnds(p)
 }

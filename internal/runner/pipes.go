@@ -170,3 +170,16 @@ func finishPipes(delay time.Duration, pipes ...*outPipe) bool {
 	}
 	return closed
 }
+
+// pipeEnds is a new pipe's read end raw and non-blocking (an outPipe
+// decides whether it ever goes into Go's poller) and its write end, the
+// child's, blocking: never registered, made non-blocking, then made
+// blocking again for the fork, as os.Pipe's would be.
+func pipeEnds(p [2]int) (r int, w *os.File, err error) {
+	if err := syscall.SetNonblock(p[0], true); err != nil {
+		syscall.Close(p[0])
+		syscall.Close(p[1])
+		return -1, nil, os.NewSyscallError("fcntl", err)
+	}
+	return p[0], os.NewFile(uintptr(p[1]), "|1"), nil
+}
